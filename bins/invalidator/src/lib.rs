@@ -1,0 +1,1 @@
+//! `invalidator`: see the README.

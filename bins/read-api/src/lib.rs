@@ -1,0 +1,1 @@
+//! `read-api`: see the README.

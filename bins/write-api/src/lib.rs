@@ -1,0 +1,1 @@
+//! `write-api`: see the README.

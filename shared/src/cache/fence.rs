@@ -1,0 +1,134 @@
+use rand::Rng;
+use redis::{aio::ConnectionLike, RedisResult};
+
+use super::keys::{KeySpace, Scope};
+
+/// Generation keys expire so that scopes nobody reads stop costing memory.
+/// Losing one is always safe: the next reader adopts a fresh token.
+pub const GENERATION_TTL_SECONDS: u64 = 86_400;
+
+/// A fresh random token for a generation or an epoch. 64 random bits: a token
+/// is never taken twice, which is what makes losing a key safe.
+pub fn new_token() -> String {
+    format!("{:016x}", rand::rng().random::<u64>())
+}
+
+/// The read side's single round trip: the scope's generation (adopting a fresh
+/// one if it is missing) and the entry stored under it, if any.
+pub struct ReadScript(redis::Script);
+
+const READ_LUA: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then
+  generation = ARGV[3]
+  redis.call('SET', KEYS[1], generation, 'EX', ARGV[4])
+end
+return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
+";
+
+impl Default for ReadScript {
+    fn default() -> Self {
+        Self(redis::Script::new(READ_LUA))
+    }
+}
+
+impl ReadScript {
+    /// Returns the generation to store under, and the raw entry on a hit.
+    pub async fn run<C: ConnectionLike>(
+        &self,
+        conn: &mut C,
+        keys: &KeySpace,
+        scope: &Scope,
+        epoch: &str,
+        request: &str,
+    ) -> RedisResult<(String, Option<bytes::Bytes>)> {
+        let (generation, entry): (String, Option<Vec<u8>>) = self
+            .0
+            .key(keys.generation(scope))
+            .arg(keys.entry_prefix(scope, epoch))
+            .arg(request)
+            .arg(new_token())
+            .arg(GENERATION_TTL_SECONDS)
+            .invoke_async(conn)
+            .await?;
+        Ok((generation, entry.map(bytes::Bytes::from)))
+    }
+}
+
+/// Purges scopes: one pipelined round trip that gives each a fresh generation.
+/// Idempotent in effect, so several invalidators may purge the same scope.
+pub async fn purge<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &KeySpace,
+    scopes: impl IntoIterator<Item = &Scope>,
+) -> RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for scope in scopes {
+        pipe.cmd("SET")
+            .arg(keys.generation(scope))
+            .arg(new_token())
+            .arg("EX")
+            .arg(GENERATION_TTL_SECONDS)
+            .ignore();
+    }
+    pipe.query_async::<()>(conn).await
+}
+
+/// The Redis server's `run_id`: it changes on every restart, including one
+/// that loads an old snapshot.
+pub async fn redis_run_id<C: ConnectionLike>(conn: &mut C) -> RedisResult<String> {
+    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .map(|id| id.trim().to_owned())
+        .ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::ResponseError, "INFO server has no run_id"))
+        })
+}
+
+/// Keeps a process' view of the epoch, replacing the epoch when Redis turns
+/// out to have restarted since the last look.
+#[derive(Debug, Default)]
+pub struct EpochWatch {
+    run_id: Option<String>,
+}
+
+impl EpochWatch {
+    /// Starts from a run id known from elsewhere (the invalidator's checkpoint).
+    pub fn with_run_id(run_id: Option<String>) -> Self {
+        Self { run_id }
+    }
+
+    pub fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
+    }
+
+    /// Returns the current epoch, creating one if Redis has none and replacing
+    /// it if Redis restarted since this watch last looked.
+    pub async fn sync<C: ConnectionLike>(&mut self, conn: &mut C, keys: &KeySpace) -> RedisResult<String> {
+        let run_id = redis_run_id(conn).await?;
+        let restarted = self.run_id.as_ref().is_some_and(|seen| *seen != run_id);
+        let fresh = new_token();
+        let epoch: String = if restarted {
+            tracing::warn!("Redis restarted since last seen; replacing the cache epoch");
+            redis::cmd("SET")
+                .arg(keys.epoch())
+                .arg(&fresh)
+                .query_async::<()>(conn)
+                .await?;
+            fresh
+        } else {
+            // SET NX GET: the existing epoch, or ours if there was none.
+            let previous: Option<String> = redis::cmd("SET")
+                .arg(keys.epoch())
+                .arg(&fresh)
+                .arg("NX")
+                .arg("GET")
+                .query_async(conn)
+                .await?;
+            previous.unwrap_or(fresh)
+        };
+        self.run_id = Some(run_id);
+        Ok(epoch)
+    }
+}

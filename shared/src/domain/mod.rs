@@ -1,0 +1,10 @@
+//! The video resource and the rules of its fields. Each field type is parsed
+//! once, at the edge, and cannot hold an invalid value afterwards.
+
+mod fields;
+mod tag;
+mod video;
+
+pub use fields::{Description, Duration, HttpUrl, PublishedAt, Title, ViewCount};
+pub use tag::{Tag, Tags, MAX_TAGS};
+pub use video::{Status, Video};

@@ -1,0 +1,10 @@
+//! The feed's query parameters, cursors and response envelope, shared by the
+//! public feed (read API) and the admin listing (write API).
+
+mod cursor;
+mod envelope;
+mod query;
+
+pub use cursor::{Cursor, CursorPosition};
+pub use envelope::{total_pages, FeedPage};
+pub use query::{FeedQuery, Listing, Position, Sort, StatusFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};

@@ -1,0 +1,186 @@
+//! The HTTP plumbing every API shares: request ids, tracing spans, metrics,
+//! problem+json errors, a request timeout, the operational endpoints and a
+//! graceful, bounded shutdown.
+
+use std::{future::IntoFuture, time::Duration};
+
+use axum::{
+    extract::{MatchedPath, Request},
+    http::{header, HeaderName, HeaderValue, StatusCode},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{problem, telemetry, Problem};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps an app's routes in the layers every API has. Apply last, after the
+/// app's own routes and layers, so that every response passes through them.
+pub fn with_common_layers(router: Router, request_timeout: Duration) -> Router {
+    router
+        .fallback(|| async { Problem::not_found("No such resource.") })
+        .layer(middleware::from_fn(telemetry::track_http_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(problem::normalize_errors))
+                .layer(CatchPanicLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    request_timeout,
+                )),
+        )
+}
+
+fn make_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+    )
+}
+
+/// `/healthz` and `/metrics`; each binary adds its own `/readyz`.
+pub fn ops_router() -> Router {
+    let handle = telemetry::metrics_handle();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        handle.render(),
+                    )
+                }
+            }),
+        )
+}
+
+/// The body of `/readyz`: each dependency and whether it is usable.
+#[derive(Debug, Default, Serialize)]
+pub struct Readiness {
+    checks: std::collections::BTreeMap<&'static str, Check>,
+    #[serde(skip)]
+    ready: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    ok: bool,
+    required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Readiness {
+    pub fn new() -> Self {
+        Self {
+            checks: Default::default(),
+            ready: true,
+        }
+    }
+
+    /// A dependency the process cannot serve without.
+    pub fn required(mut self, name: &'static str, result: Result<(), String>) -> Self {
+        self.ready &= result.is_ok();
+        self.checks.insert(name, Check::from(result, true));
+        self
+    }
+
+    /// A dependency that is reported but not needed to serve (Redis for the read API).
+    pub fn optional(mut self, name: &'static str, result: Result<(), String>) -> Self {
+        self.checks.insert(name, Check::from(result, false));
+        self
+    }
+}
+
+impl Check {
+    fn from(result: Result<(), String>, required: bool) -> Self {
+        Self {
+            ok: result.is_ok(),
+            required,
+            error: result.err(),
+        }
+    }
+}
+
+impl IntoResponse for Readiness {
+    fn into_response(self) -> Response {
+        if self.ready {
+            return (StatusCode::OK, Json(serde_json::json!({"status": "ready", "checks": self.checks})))
+                .into_response();
+        }
+        let failing: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|(_, c)| c.required && !c.ok)
+            .map(|(name, _)| *name)
+            .collect();
+        let problem = Problem::unavailable(format!("not ready: {}", failing.join(", ")));
+        let mut body = serde_json::to_value(&problem).unwrap_or_default();
+        body["checks"] = serde_json::to_value(&self.checks).unwrap_or_default();
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(problem::CONTENT_TYPE),
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(problem::RETRY_AFTER_SECONDS),
+        );
+        response
+    }
+}
+
+/// Serves until the token is cancelled, then stops accepting, lets in-flight
+/// requests finish for at most `grace`, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    tokio::select! {
+        result = server => result,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "in-flight requests still running after the grace period; exiting");
+            Ok(())
+        }
+    }
+}

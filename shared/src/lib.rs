@@ -1,0 +1,17 @@
+//! What the three services share: the domain types and their validation, the
+//! feed's query parameters, cursors and envelope, change events and the cache
+//! scopes they purge, the cache-key scheme, configuration pieces, the
+//! problem+json error type, telemetry and shutdown.
+
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod events;
+pub mod feed;
+pub mod http;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::{FieldError, Problem};
