@@ -62,3 +62,10 @@ impl HttpArgs {
         Duration::from_millis(self.shutdown_grace_ms)
     }
 }
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheKeyArgs {
+    /// Prefix of every Redis key, so deployments (and tests) can share a Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "vf:")]
+    pub redis_key_prefix: String,
+}

@@ -162,6 +162,15 @@ impl IntoResponse for Readiness {
     }
 }
 
+/// Binds the listen address and logs the address actually bound (with port 0,
+/// the one the OS chose) as `listening addr=...`, which tests read.
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "listening");
+    Ok(listener)
+}
+
 /// Serves until the token is cancelled, then stops accepting, lets in-flight
 /// requests finish for at most `grace`, and returns.
 pub async fn serve(
