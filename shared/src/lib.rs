@@ -13,5 +13,7 @@ pub mod http;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use problem::{FieldError, Problem};

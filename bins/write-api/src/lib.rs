@@ -1,1 +1,3 @@
-//! `write-api`: see the README.
+//! `write-api`: the admin API (the command side). See the README.
+
+pub mod seed;
