@@ -1,1 +1,15 @@
-fn main() {}
+//! `read-api`: the public, cached, paginated video feed (see the README).
+
+use clap::Parser;
+use read_api::{Config, Hooks};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    shared::telemetry::init_tracing(&config.telemetry);
+    let shutdown = shared::shutdown::on_signal();
+    let app = read_api::build(&config, Hooks::default()).await?;
+    app.serve(shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -79,7 +79,7 @@ impl Duration {
 }
 
 /// A view count: an integer >= 0 that fits Postgres' bigint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ViewCount(i64);
 
 impl ViewCount {

@@ -2,9 +2,11 @@
 //! once, at the edge, and cannot hold an invalid value afterwards.
 
 mod fields;
+mod input;
 mod tag;
 mod video;
 
 pub use fields::{Description, Duration, HttpUrl, PublishedAt, Title, ViewCount};
+pub use input::{parse_batch, NewVideo, VideoFields, VideoPatch, MAX_BATCH};
 pub use tag::{Tag, Tags, MAX_TAGS};
 pub use video::{Status, Video};

@@ -1,0 +1,131 @@
+//! The invalidator's side of the cache: purging scopes, watching the epoch,
+//! and a high-water mark that reveals a database restored from a backup.
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    RedisResult,
+};
+use shared::cache::{self, EpochWatch, KeySpace, Scope};
+use tokio::sync::Mutex;
+
+/// A Redis connection, created on first use so that the process starts (and
+/// reports not ready) while Redis is down; afterwards the connection manager
+/// reconnects by itself. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Cache {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    conn: Arc<Mutex<Option<ConnectionManager>>>,
+    keys: KeySpace,
+    prefix: String,
+}
+
+impl Cache {
+    /// `timeout` bounds every connect and every command.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, crate::Error> {
+        let keys = KeySpace::new(prefix).map_err(crate::Error::Config)?;
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout)
+            // Retries belong to the caller's backoff, which never gives up and
+            // never advances the checkpoint past an unpurged batch.
+            .set_number_of_retries(1)
+            .set_max_delay(200);
+        Ok(Self {
+            client,
+            config,
+            conn: Arc::new(Mutex::new(None)),
+            keys,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    pub fn keys(&self) -> &KeySpace {
+        &self.keys
+    }
+
+    async fn conn(&self) -> RedisResult<ConnectionManager> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let conn =
+            ConnectionManager::new_with_config(self.client.clone(), self.config.clone()).await?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    pub async fn ping(&self) -> RedisResult<()> {
+        redis::cmd("PING")
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    /// Gives every scope a fresh generation, in one pipelined round trip.
+    pub async fn purge(&self, scopes: &BTreeSet<Scope>) -> RedisResult<()> {
+        if scopes.is_empty() {
+            return Ok(());
+        }
+        cache::purge(&mut self.conn().await?, &self.keys, scopes).await
+    }
+
+    /// Orphans every entry at once.
+    pub async fn replace_epoch(&self) -> RedisResult<()> {
+        redis::cmd("SET")
+            .arg(self.keys.epoch())
+            .arg(cache::new_token())
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    pub async fn sync_epoch(&self, watch: &mut EpochWatch) -> RedisResult<()> {
+        watch
+            .sync(&mut self.conn().await?, &self.keys)
+            .await
+            .map(drop)
+    }
+
+    fn high_water_mark_key(&self, name: &str) -> String {
+        format!("{}invalidator:{name}:hwm", self.prefix)
+    }
+
+    /// The highest checkpoint an invalidator of this name has saved, as Redis
+    /// remembers it.
+    pub async fn high_water_mark(&self, name: &str) -> RedisResult<Option<i64>> {
+        redis::cmd("GET")
+            .arg(self.high_water_mark_key(name))
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    /// Raises the mark to `seq`; never lowers it, whatever order concurrent
+    /// invalidators of one name write in.
+    pub async fn raise_high_water_mark(&self, name: &str, seq: i64) -> RedisResult<()> {
+        static RAISE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1",
+            )
+        });
+        RAISE
+            .key(self.high_water_mark_key(name))
+            .arg(seq)
+            .invoke_async::<i64>(&mut self.conn().await?)
+            .await
+            .map(drop)
+    }
+
+    /// Sets the mark to `seq`, lower or not: after a detected restore.
+    pub async fn reset_high_water_mark(&self, name: &str, seq: i64) -> RedisResult<()> {
+        redis::cmd("SET")
+            .arg(self.high_water_mark_key(name))
+            .arg(seq)
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+}

@@ -1,0 +1,260 @@
+//! The read API's side of the shared cache protocol (`shared::cache`): one
+//! script round trip per lookup, stores fenced by the generation that lookup
+//! returned, and every Redis call bounded by a short timeout behind a circuit
+//! breaker, so Redis trouble turns into `X-Cache: BYPASS`, never into delay.
+
+mod breaker;
+
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use shared::cache::{CachedResponse, EpochWatch, KeySpace, ReadScript, Scope};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use breaker::Breaker;
+
+use crate::config::Config;
+
+/// How often the epoch (and with it Redis' identity) is re-read.
+const EPOCH_REFRESH: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheSetupError {
+    #[error("invalid REDIS_URL: {0}")]
+    Url(#[source] redis::RedisError),
+    #[error("invalid REDIS_KEY_PREFIX: {0}")]
+    Prefix(String),
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    Hit(CachedResponse),
+    /// A miss; a page built now may be stored under `entry_key`, which holds
+    /// the generation read before the database is queried.
+    Miss {
+        entry_key: String,
+    },
+    /// Redis unknown, unavailable or skipped: serve without caching.
+    Bypass,
+}
+
+pub struct Cache {
+    client: redis::Client,
+    manager_config: ConnectionManagerConfig,
+    connect_timeout: Duration,
+    /// Set once the first connection succeeds; the manager reconnects by itself
+    /// afterwards.
+    connection: OnceLock<ConnectionManager>,
+    keys: KeySpace,
+    script: ReadScript,
+    epoch: watch::Receiver<Option<Arc<str>>>,
+    epoch_tx: watch::Sender<Option<Arc<str>>>,
+    breaker: Breaker,
+    timeout: Duration,
+    ttl_seconds: u64,
+}
+
+impl Cache {
+    pub fn new(config: &Config, url: &str) -> Result<Self, CacheSetupError> {
+        let client = redis::Client::open(url).map_err(CacheSetupError::Url)?;
+        let keys =
+            KeySpace::new(&config.cache_keys.redis_key_prefix).map_err(CacheSetupError::Prefix)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(config.redis_connect_timeout())
+            .set_response_timeout(config.redis_timeout())
+            // One attempt per reconnect: the breaker and the epoch task pace retries.
+            .set_number_of_retries(1)
+            .set_max_delay(100);
+        let (epoch_tx, epoch) = watch::channel(None);
+        Ok(Self {
+            client,
+            manager_config,
+            connect_timeout: config.redis_connect_timeout(),
+            connection: OnceLock::new(),
+            keys,
+            script: ReadScript::default(),
+            epoch,
+            epoch_tx,
+            breaker: Breaker::new(config.redis_breaker_failures, config.redis_cooloff()),
+            timeout: config.redis_timeout(),
+            ttl_seconds: config.cache_ttl_seconds.max(1),
+        })
+    }
+
+    pub fn keys(&self) -> &KeySpace {
+        &self.keys
+    }
+
+    /// Bounds a Redis call and reports its outcome to the breaker.
+    async fn call<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => {
+                self.breaker.record_success();
+                Some(value)
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "Redis call failed");
+                self.breaker.record_failure();
+                None
+            }
+            Err(_) => {
+                tracing::debug!("Redis call timed out");
+                self.breaker.record_failure();
+                None
+            }
+        }
+    }
+
+    fn usable(&self) -> Option<(ConnectionManager, Arc<str>)> {
+        let epoch = self.epoch.borrow().clone()?;
+        let conn = self.connection.get()?.clone();
+        self.breaker.allow().then_some((conn, epoch))
+    }
+
+    pub async fn lookup(&self, scope: &Scope, request: &str) -> Lookup {
+        let Some((mut conn, epoch)) = self.usable() else {
+            return Lookup::Bypass;
+        };
+        let found = self
+            .call(
+                self.script
+                    .run(&mut conn, &self.keys, scope, &epoch, request),
+            )
+            .await;
+        match found {
+            None => Lookup::Bypass,
+            Some((generation, raw)) => match raw.and_then(CachedResponse::decode) {
+                Some(entry) => Lookup::Hit(entry),
+                None => Lookup::Miss {
+                    entry_key: self.keys.entry(scope, &epoch, &generation, request),
+                },
+            },
+        }
+    }
+
+    /// Stores an entry under the key a lookup returned; failures only cost the
+    /// next reader a miss.
+    pub async fn store(&self, entry_key: &str, value: Bytes) {
+        let Some(mut conn) = self
+            .connection
+            .get()
+            .cloned()
+            .filter(|_| self.breaker.allow())
+        else {
+            return;
+        };
+        let mut set = redis::cmd("SET");
+        set.arg(entry_key)
+            .arg(value.as_ref())
+            .arg("EX")
+            .arg(self.ttl_seconds);
+        let _stored = self.call(set.query_async::<()>(&mut conn)).await;
+    }
+
+    /// For `/readyz`: a bounded PING (not through the breaker, so it reports
+    /// the truth even while the breaker is open).
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut conn = self
+            .connection
+            .get()
+            .cloned()
+            .ok_or_else(|| "not connected".to_owned())?;
+        match tokio::time::timeout(
+            self.timeout,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+        }
+    }
+
+    async fn connect(&self) -> Option<ConnectionManager> {
+        if let Some(conn) = self.connection.get() {
+            return Some(conn.clone());
+        }
+        let attempt =
+            ConnectionManager::new_with_config(self.client.clone(), self.manager_config.clone());
+        match tokio::time::timeout(self.connect_timeout.saturating_mul(2), attempt).await {
+            Ok(Ok(conn)) => Some(self.connection.get_or_init(|| conn).clone()),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "cannot connect to Redis");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("connecting to Redis timed out");
+                None
+            }
+        }
+    }
+
+    /// Reads the epoch once (replacing it when Redis restarted), keeping the
+    /// last one on failure. Until the first success the API serves without
+    /// caching.
+    pub async fn refresh_epoch(&self, watch: &mut EpochSync) {
+        let synced = match self.connect().await {
+            // Two round trips (INFO, SET): a little more than one call's bound.
+            Some(mut conn) => tokio::time::timeout(
+                self.timeout.saturating_mul(4),
+                watch.watch.sync(&mut conn, &self.keys),
+            )
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+            None => Err("not connected".to_owned()),
+        };
+        match synced {
+            Ok(epoch) => {
+                if watch.failing {
+                    tracing::info!("Redis reachable again");
+                }
+                watch.failing = false;
+                self.breaker.record_success();
+                self.epoch_tx.send_if_modified(|current| {
+                    let changed = current.as_deref() != Some(epoch.as_str());
+                    if changed {
+                        *current = Some(epoch.into());
+                    }
+                    changed
+                });
+            }
+            Err(error) => {
+                if !watch.failing {
+                    tracing::warn!(%error, "cannot refresh the cache epoch; keeping the last one");
+                }
+                watch.failing = true;
+                self.breaker.record_failure();
+            }
+        }
+    }
+
+    /// Keeps the epoch current, every second, until `shutdown`.
+    pub async fn watch_epoch(self: Arc<Self>, mut watch: EpochSync, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(EPOCH_REFRESH);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate; the caller has just refreshed.
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => self.refresh_epoch(&mut watch).await,
+            }
+        }
+    }
+}
+
+/// The epoch refresher's memory: the Redis identity last seen, and whether the
+/// last refresh failed (to log changes, not every failure).
+#[derive(Debug, Default)]
+pub struct EpochSync {
+    watch: EpochWatch,
+    failing: bool,
+}

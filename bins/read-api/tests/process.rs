@@ -1,0 +1,125 @@
+//! The real binary: configuration from the environment, the logged listen
+//! address, and a graceful SIGTERM (stop accepting, finish in-flight, exit 0).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::{process::Stdio, time::Duration};
+
+use common::{at, wait_until, NewVideo};
+use sqlx::PgPool;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+};
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn sigterm_finishes_in_flight_requests_and_exits_0(pool: PgPool) {
+    NewVideo::published(at(1)).insert(&pool).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_read-api"))
+        .env("DATABASE_URL", common::database_url(&pool))
+        .env("REDIS_URL", common::REDIS)
+        .env("REDIS_KEY_PREFIX", common::random_prefix())
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "listening" {
+                return event["addr"].as_str().unwrap().to_owned();
+            }
+        }
+        panic!("exited without listening");
+    })
+    .await
+    .unwrap();
+    // Keep draining the logs so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let base = format!("http://{addr}");
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Hold a request in flight: its query waits for a table lock.
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("lock table videos in access exclusive mode")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn(reqwest::get(format!("{base}/v1/videos")));
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from pg_stat_activity
+                 where application_name = 'read-api' and wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+                == 1
+        })
+        .await,
+        "the request is waiting in Postgres"
+    );
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(&addr).await.is_err()
+        })
+        .await,
+        "stops accepting"
+    );
+    lock.rollback().await.unwrap();
+
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200, "the in-flight request finished");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["total_videos"], 1);
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn help_documents_every_setting() {
+    let output = Command::new(env!("CARGO_BIN_EXE_read-api"))
+        .arg("--help")
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for env in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "REDIS_KEY_PREFIX",
+        "LISTEN_ADDR",
+        "CACHE_TTL_SECONDS",
+        "REDIS_TIMEOUT_MS",
+        "REDIS_COOLOFF_MS",
+        "RUST_LOG",
+        "LOG_FORMAT",
+    ] {
+        assert!(help.contains(env), "--help lacks {env}");
+    }
+}

@@ -1,0 +1,184 @@
+//! `GET`, `PATCH` and `DELETE /v1/videos/{id}`.
+
+use axum::{
+    extract::{Path, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use shared::{
+    domain::{Video, VideoPatch},
+    Problem,
+};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{parse_id, with_etag, writable_fields, VideoRow};
+use crate::{
+    body::MergePatchBody,
+    error::ApiError,
+    openapi::VideoPatchDoc,
+    preconditions::{check_if_match, etag, if_none_match},
+};
+
+/// One video, drafts included.
+#[utoipa::path(
+    get,
+    path = "/v1/videos/{id}",
+    tag = "videos",
+    params(
+        ("id" = Uuid, Path, description = "The video's id"),
+        ("If-None-Match" = Option<String>, Header, description = "`\"<version>\"`: 304 if still current"),
+    ),
+    responses(
+        (status = 200, description = "The video", body = Video, headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 304, description = "Not modified"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such video (or a malformed id)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Postgres unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_video(
+    State(pool): State<PgPool>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let row = sqlx::query_as!(
+        VideoRow,
+        "select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                view_count, status, published_at, created_at, updated_at, version
+         from videos where id = $1",
+        id
+    )
+    .fetch_optional(&pool)
+    .await?
+    .ok_or_else(ApiError::video_not_found)?;
+    if if_none_match(&headers, row.version) {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag(row.version))],
+        )
+            .into_response());
+    }
+    Ok(with_etag(row.try_into()?))
+}
+
+/// Locks the video's row until the transaction ends, so a concurrent change
+/// cannot slip between the `If-Match` check and the write.
+async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Video, ApiError> {
+    sqlx::query_as!(
+        VideoRow,
+        "select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                view_count, status, published_at, created_at, updated_at, version
+         from videos where id = $1 for update",
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(ApiError::video_not_found)?
+    .try_into()
+}
+
+/// Changes a video with a JSON merge patch (RFC 7396).
+#[utoipa::path(
+    patch,
+    path = "/v1/videos/{id}",
+    tag = "videos",
+    params(
+        ("id" = Uuid, Path, description = "The video's id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, a list of them, or `*`"),
+    ),
+    request_body(content = VideoPatchDoc, content_type = "application/merge-patch+json",
+        description = "Also accepted as application/json. Present fields replace, `null` clears a nullable field."),
+    responses(
+        (status = 200, description = "The video after the patch (same version if nothing changed)", body = Video,
+            headers(("ETag" = String, description = "\"<version>\""))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such video", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match the current version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, all listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Postgres unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn patch_video(
+    State(pool): State<PgPool>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    MergePatchBody(body): MergePatchBody,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let patch = VideoPatch::parse(&body, Utc::now()).map_err(ApiError::Validation)?;
+    let mut tx = pool.begin().await?;
+    let current = lock(&mut tx, id).await?;
+    check_if_match(&headers, current.version)?;
+    let before = writable_fields(&current);
+    let v = patch.apply(before.clone()).map_err(ApiError::Validation)?;
+    if v == before {
+        // Nothing to write: same version, no event.
+        return Ok(with_etag(current));
+    }
+    let row = sqlx::query_as!(
+        VideoRow,
+        r#"update videos
+           set title = $2, description = $3, video_url = $4, thumbnail_url = $5,
+               duration_seconds = $6, tags = $7, view_count = $8, status = $9,
+               published_at = coalesce($10::timestamptz, case when $9::text = 'published' then now() end)
+           where id = $1
+           returning id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                     view_count, status, published_at, created_at, updated_at, version"#,
+        id,
+        v.title,
+        v.description,
+        v.video_url,
+        v.thumbnail_url,
+        v.duration_seconds,
+        &v.tags,
+        v.view_count,
+        v.status.as_str(),
+        v.published_at,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(with_etag(row.try_into()?))
+}
+
+/// Deletes a video.
+#[utoipa::path(
+    delete,
+    path = "/v1/videos/{id}",
+    tag = "videos",
+    params(
+        ("id" = Uuid, Path, description = "The video's id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, a list of them, or `*`"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such video", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match the current version", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Postgres unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_video(
+    State(pool): State<PgPool>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let mut tx = pool.begin().await?;
+    let current = lock(&mut tx, id).await?;
+    check_if_match(&headers, current.version)?;
+    sqlx::query!("delete from videos where id = $1", id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,114 @@
+//! The `/v1/videos` resource: create (one or a batch), the admin listing, and
+//! read, patch and delete by id. Every write is one transaction; the triggers
+//! on `videos` add its change event, counts, version bump and NOTIFY.
+
+mod create;
+mod item;
+mod listing;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+    Json,
+};
+use chrono::{DateTime, Utc};
+use shared::domain::{Status, Video, VideoFields};
+use sqlx::PgPool;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{body, error::ApiError, preconditions};
+
+pub fn router() -> OpenApiRouter<PgPool> {
+    let batch = OpenApiRouter::new()
+        .routes(routes!(create::create_batch))
+        .layer(DefaultBodyLimit::max(body::BATCH_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(create::create, listing::list))
+        .routes(routes!(
+            item::get_video,
+            item::patch_video,
+            item::delete_video
+        ))
+        .layer(DefaultBodyLimit::max(body::LIMIT))
+        .merge(batch)
+}
+
+/// A `videos` row as the queries return it (`status` is text in the table).
+struct VideoRow {
+    id: Uuid,
+    title: String,
+    description: String,
+    video_url: String,
+    thumbnail_url: Option<String>,
+    duration_seconds: Option<i32>,
+    tags: Vec<String>,
+    view_count: i64,
+    status: String,
+    published_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+impl TryFrom<VideoRow> for Video {
+    type Error = ApiError;
+
+    fn try_from(row: VideoRow) -> Result<Self, ApiError> {
+        // The table's check constraint makes another status impossible.
+        let status = Status::parse(&row.status).map_err(|_| {
+            ApiError::Internal(format!("video {} has status {:?}", row.id, row.status))
+        })?;
+        Ok(Self {
+            id: row.id,
+            title: row.title,
+            description: row.description,
+            video_url: row.video_url,
+            thumbnail_url: row.thumbnail_url,
+            duration_seconds: row.duration_seconds,
+            tags: row.tags,
+            view_count: row.view_count,
+            status,
+            published_at: row.published_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+fn writable_fields(video: &Video) -> VideoFields {
+    VideoFields {
+        title: video.title.clone(),
+        description: video.description.clone(),
+        video_url: video.video_url.clone(),
+        thumbnail_url: video.thumbnail_url.clone(),
+        duration_seconds: video.duration_seconds,
+        tags: video.tags.clone(),
+        view_count: video.view_count,
+        status: video.status,
+        published_at: video.published_at,
+    }
+}
+
+/// The relative URL of a video.
+fn location(id: Uuid) -> String {
+    format!("/v1/videos/{id}")
+}
+
+/// A malformed id names no video: 404, like an unknown one.
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(raw).map_err(|_| ApiError::video_not_found())
+}
+
+/// A video with its `ETag`.
+fn with_etag(video: Video) -> Response {
+    let etag = preconditions::etag(video.version);
+    let mut response = Json(video).into_response();
+    response.headers_mut().insert(header::ETAG, etag);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

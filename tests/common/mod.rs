@@ -1,0 +1,462 @@
+//! The end-to-end harness: builds the three binaries once per test process,
+//! starts them as child processes on per-test databases and Redis key
+//! prefixes, and reads their bound addresses from their JSON logs.
+#![allow(dead_code, clippy::unwrap_used)] // Each test file uses part of it; a panic is a test failure.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{mpsc, Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use redis::AsyncCommands;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared::cache::{KeySpace, Scope};
+use sqlx::{postgres::PgConnectOptions, PgPool};
+use uuid::Uuid;
+
+pub use shared::testing::wait_until;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
+/// The promise under test: a read that starts this long after a write was
+/// acknowledged sees the write.
+pub const FRESH_WITHIN: Duration = Duration::from_secs(1);
+
+/// The directory holding the freshly built binaries.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // This test executable lives in <target>/<profile>/deps/.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+            "build",
+            "-p",
+            "write-api",
+            "-p",
+            "read-api",
+            "-p",
+            "invalidator",
+        ]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "building the binaries failed: {status}");
+        profile_dir
+    })
+}
+
+/// A running binary; SIGKILLed on drop. Its stdout (JSON logs) is kept for
+/// failure messages.
+pub struct Proc {
+    name: String,
+    child: Child,
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Starts `binary` with `args` and `envs` and waits for its `listening`
+    /// log line.
+    pub fn start(binary: &str, args: &[&str], envs: &[(&str, String)]) -> Self {
+        let mut command = Command::new(bin_dir().join(binary));
+        command
+            .args(args)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env_remove("REDIS_URL")
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let (log, tx) = (Arc::clone(&log), tx.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(addr) = listening_addr(&line) {
+                        let _ = tx.send(addr);
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "{binary} did not log `listening`; log:\n{}",
+                    log.lock().unwrap()
+                )
+            });
+        Self {
+            name: binary.to_owned(),
+            child,
+            addr,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- log of {} ----\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// The address of a `listening` log line, in the JSON log format (flattened
+/// or with the event's fields nested under `fields`).
+fn listening_addr(line: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    let fields = value.get("fields").unwrap_or(&value);
+    (fields.get("message")?.as_str()? == "listening")
+        .then(|| fields.get("addr")?.as_str().map(str::to_owned))
+        .flatten()
+}
+
+/// The database and Redis a test's binaries share.
+#[derive(Clone)]
+pub struct Env {
+    pub database_url: String,
+    pub redis_url: String,
+    pub prefix: String,
+}
+
+impl Env {
+    /// The database of a `#[sqlx::test]` (already migrated), the shared Redis
+    /// and a fresh key prefix.
+    pub fn for_test(connect: &PgConnectOptions) -> Self {
+        Self {
+            database_url: format!(
+                "postgres://{}@{}:{}/{}",
+                connect.get_username(),
+                connect.get_host(),
+                connect.get_port(),
+                connect.get_database().unwrap()
+            ),
+            redis_url: std::env::var("REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            prefix: format!("e2e:{}:", Uuid::new_v4().simple()),
+        }
+    }
+
+    fn envs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", self.database_url.clone()),
+            ("REDIS_URL", self.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", self.prefix.clone()),
+        ]
+    }
+
+    pub fn write_api(&self) -> Proc {
+        let mut envs = self.envs();
+        envs.push(("ADMIN_TOKENS", ADMIN_TOKEN.into()));
+        Proc::start("write-api", &["serve"], &envs)
+    }
+
+    pub fn read_api(&self) -> Proc {
+        let mut envs = self.envs();
+        envs.push(("CACHE_TTL_SECONDS", "300".into()));
+        Proc::start("read-api", &[], &envs)
+    }
+
+    pub fn invalidator(&self) -> Proc {
+        self.invalidator_with(&[])
+    }
+
+    pub fn invalidator_with(&self, extra: &[(&'static str, String)]) -> Proc {
+        let mut envs = self.envs();
+        // Short backoff cap: fault tests wait for recovery.
+        envs.push(("RETRY_MAX_DELAY_MS", "500".into()));
+        envs.extend_from_slice(extra);
+        Proc::start("invalidator", &[], &envs)
+    }
+
+    /// Runs `write-api seed --videos n` to completion.
+    pub fn seed(&self, n: u32) {
+        let output = Command::new(bin_dir().join("write-api"))
+            .args(["seed", "--videos", &n.to_string()])
+            .env("DATABASE_URL", &self.database_url)
+            .env("LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "seed failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    pub async fn generation(&self, scope: &Scope) -> Option<String> {
+        let keys = KeySpace::new(&self.prefix).unwrap();
+        self.redis()
+            .await
+            .get(keys.generation(scope))
+            .await
+            .unwrap()
+    }
+}
+
+/// The three binaries on one environment.
+pub struct Stack {
+    pub env: Env,
+    pub write: Proc,
+    pub read: Proc,
+    pub invalidator: Proc,
+    pub http: reqwest::Client,
+}
+
+impl Stack {
+    pub async fn start(env: Env) -> Self {
+        let stack = Self {
+            write: env.write_api(),
+            read: env.read_api(),
+            invalidator: env.invalidator(),
+            env,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        };
+        stack.wait_ready(&stack.write).await;
+        stack.wait_ready(&stack.read).await;
+        stack.wait_ready(&stack.invalidator).await;
+        stack
+    }
+
+    pub async fn wait_ready(&self, proc: &Proc) {
+        let http = &self.http;
+        let ready = wait_until(Duration::from_secs(30), || async {
+            http.get(proc.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        })
+        .await;
+        assert!(
+            ready,
+            "{} never became ready; log:\n{}",
+            proc.name,
+            proc.log()
+        );
+    }
+
+    /// Sends an admin request; returns status and JSON body (Null if none).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, self.write.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Creates a video; returns its id.
+    pub async fn create(&self, title: &str, tags: &[&str], status: &str) -> Uuid {
+        let (code, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/videos",
+                Some(video_body(title, tags, status)),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn patch(&self, id: Uuid, patch: Value) {
+        let (code, body) = self
+            .admin(
+                reqwest::Method::PATCH,
+                &format!("/v1/videos/{id}"),
+                Some(patch),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+
+    /// A public read: status, `X-Cache`, JSON body (Null if none).
+    pub async fn get(&self, path: &str) -> (StatusCode, String, Value) {
+        let response = self.http.get(self.read.url(path)).send().await.unwrap();
+        let status = response.status();
+        let cache = response
+            .headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, cache, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Reads `path` until it is served from the cache, so that a later fresh
+    /// read proves a purge rather than a miss.
+    pub async fn warm(&self, path: &str) {
+        let hit = wait_until(Duration::from_secs(5), || async {
+            self.get(path).await.1 == "HIT"
+        })
+        .await;
+        assert!(hit, "{path} never became a cache HIT");
+    }
+
+    /// Asserts that `fresh` holds for the page at `path` within
+    /// [`FRESH_WITHIN`] of `acked`.
+    pub async fn assert_fresh(
+        &self,
+        acked: Instant,
+        path: &str,
+        what: &str,
+        fresh: impl Fn(StatusCode, &Value) -> bool,
+    ) {
+        let deadline = FRESH_WITHIN.saturating_sub(acked.elapsed());
+        let ok = wait_until(deadline, || async {
+            let (status, _, body) = self.get(path).await;
+            fresh(status, &body)
+        })
+        .await;
+        if !ok {
+            let (status, cache, body) = self.get(path).await;
+            panic!(
+                "{what}: {path} still stale {:?} after the write was acknowledged: {status} {cache} {body}",
+                acked.elapsed()
+            );
+        }
+    }
+
+    pub async fn metrics(&self, proc: &Proc) -> String {
+        self.http
+            .get(proc.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn video_body(title: &str, tags: &[&str], status: &str) -> Value {
+    json!({
+        "title": title,
+        "video_url": "https://cdn.example.com/v/e2e.mp4",
+        "tags": tags,
+        "status": status,
+    })
+}
+
+/// The ids of a feed page's results.
+pub fn ids(page: &Value) -> Vec<Uuid> {
+    page["results"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v["id"].as_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn result(page: &Value, id: Uuid) -> Option<&Value> {
+    page["results"]
+        .as_array()?
+        .iter()
+        .find(|v| v["id"].as_str() == Some(&id.to_string()))
+}
+
+/// The outbox's newest seq and the invalidator's checkpoint.
+pub async fn seq_and_checkpoint(pool: &PgPool) -> (i64, i64) {
+    let newest: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from video_events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let checkpoint: Option<i64> =
+        sqlx::query_scalar("select seq from invalidator_checkpoints where name = 'default'")
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+    (newest, checkpoint.unwrap_or(0))
+}
+
+/// The value of a Prometheus counter or gauge (summing its label sets).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
