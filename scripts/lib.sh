@@ -7,6 +7,8 @@
 #      user postgres (trust auth), Redis on 127.0.0.1:${LOCAL_REDIS_PORT:-6379};
 #   3. else a private server started from the machine's own binaries, its data
 #      in a directory of the caller's choosing, stopped by `stop_private_servers`.
+#      It listens on that same port when it is free (so code and tests that
+#      assume the usual ports still work), else on the next free one.
 # Pointing LOCAL_*_PORT at an unused port forces the private path.
 
 # Messages go to stderr, prefixed by the script's name.
@@ -172,7 +174,7 @@ find_or_start_postgres() { # private-dir [fresh]
         POSTGRES_SOURCE=local
     else
         say "no Postgres on 127.0.0.1:$port; starting a private one (data in $1)"
-        start_private_postgres "$1" 55432 "${2:-}"
+        start_private_postgres "$1" "$port" "${2:-}"
         port=$PRIVATE_POSTGRES_PORT
         POSTGRES_SOURCE=private
     fi
@@ -190,7 +192,7 @@ find_or_start_redis() { # private-dir
         REDIS_SOURCE=local
     else
         say "no Redis on 127.0.0.1:$port; starting a private one"
-        start_private_redis "$1" 56379
+        start_private_redis "$1" "$port"
         port=$PRIVATE_REDIS_PORT
         REDIS_SOURCE=private
     fi

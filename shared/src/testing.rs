@@ -11,6 +11,7 @@
 //! pg.create_database("app").await?;               // then run shared::db::MIGRATOR on it yourself
 //! pg.stop().await?; pg.restart().await?;          // same port and data
 //! wait_until(Duration::from_secs(5), || async { cond }).await // true if cond became true in time
+//! database_url(&pool); redis_url();               // the servers the test run uses (not always :5432/:6379)
 //! ```
 //! Every server is stopped when its handle is dropped.
 //!
@@ -103,6 +104,35 @@ where
             _ => return false,
         }
     }
+}
+
+/// A URL for the database behind a `#[sqlx::test]` pool, to start a service
+/// or a second connection against it. Built from the pool's own options, so it
+/// follows wherever `DATABASE_URL` pointed (scripts/test may start a private
+/// server on another port): never hard-code 127.0.0.1:5432.
+pub fn database_url(pool: &sqlx::PgPool) -> String {
+    let options = pool.connect_options();
+    let database = options.get_database().unwrap_or("postgres");
+    match options.get_socket() {
+        Some(socket) => format!(
+            "postgres://{}@/{database}?host={}&port={}",
+            options.get_username(),
+            socket.display(),
+            options.get_port()
+        ),
+        None => format!(
+            "postgres://{}@{}:{}/{database}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port()
+        ),
+    }
+}
+
+/// The Redis the tests share: `REDIS_URL` (set by scripts/test, which may
+/// start a private Redis), else the local default.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// Whether a Redis server answers PING on `port` within a second.
@@ -646,6 +676,17 @@ mod tests {
             })
             .await
         );
+    }
+
+    #[sqlx::test]
+    async fn database_url_reaches_the_pools_database(pool: sqlx::PgPool) {
+        let url = database_url(&pool);
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let name: String = sqlx::query_scalar("select current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(Some(name.as_str()), pool.connect_options().get_database());
     }
 
     async fn count_rows(url: &str) -> Result<i64, sqlx::Error> {

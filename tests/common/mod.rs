@@ -180,14 +180,21 @@ impl Env {
     /// The database of a `#[sqlx::test]` (already migrated), the shared Redis
     /// and a fresh key prefix.
     pub fn for_test(connect: &PgConnectOptions) -> Self {
+        let (user, host, port) = (
+            connect.get_username(),
+            connect.get_host(),
+            connect.get_port(),
+        );
+        let database = connect.get_database().unwrap();
+        let database_url = if host.starts_with('/') {
+            // A socket directory goes in `host=`; a URL with a user but no
+            // host is not a valid URL.
+            format!("postgres:///{database}?host={host}&port={port}&user={user}")
+        } else {
+            format!("postgres://{user}@{host}:{port}/{database}")
+        };
         Self {
-            database_url: format!(
-                "postgres://{}@{}:{}/{}",
-                connect.get_username(),
-                connect.get_host(),
-                connect.get_port(),
-                connect.get_database().unwrap()
-            ),
+            database_url,
             redis_url: std::env::var("REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             prefix: format!("e2e:{}:", Uuid::new_v4().simple()),

@@ -44,6 +44,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         ops::router(listener.status(), cache.clone()),
         config.http.request_timeout(),
     );
+    // After the router: building it installs the recorder that keeps these.
+    stats::describe();
     let tcp = shared::http::bind(&config.listen_addr).await?;
     let server = tokio::spawn(shared::http::serve(
         tcp,

@@ -86,39 +86,31 @@ impl Listener {
                 () = shutdown.cancelled() => Ok(()),
                 outcome = self.listen_once(&shutdown) => outcome,
             };
-            match outcome {
-                Ok(()) => return,
-                Err(e) => {
-                    stats::postgres_error();
-                    self.status.set(None);
-                    let delay = delays.next().unwrap_or(self.max_delay);
-                    tracing::warn!(error = %e, ?delay, "LISTEN connection lost; reconnecting");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                }
-            }
-            // A connection that got as far as LISTEN resets the backoff.
-            if self
-                .status
-                .client
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_some()
-            {
+            let Err(lost) = outcome else {
+                return;
+            };
+            stats::postgres_error();
+            self.status.set(None);
+            if lost.listened {
+                // It worked until now: this is a new outage, not the same one.
                 delays = retry::backoff(self.max_delay);
+            }
+            let delay = delays.next().unwrap_or(self.max_delay);
+            tracing::warn!(error = %lost.reason, ?delay, "LISTEN connection lost; reconnecting");
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
             }
         }
     }
 
     /// One connection's life: Ok on shutdown, Err when it failed.
-    async fn listen_once(&self, shutdown: &CancellationToken) -> Result<(), String> {
+    async fn listen_once(&self, shutdown: &CancellationToken) -> Result<(), Lost> {
         let (client, mut connection) = self
             .config
             .connect(NoTls)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Lost::before_listen(e.to_string()))?;
         let wake = Arc::clone(&self.wake);
         // The connection delivers notifications only while polled, so a task
         // drives it for as long as it lives.
@@ -138,12 +130,12 @@ impl Listener {
         let result = tokio::select! {
             r = listening => r,
             r = &mut driver => {
-                return Err(connection_end(r));
+                return Err(Lost::before_listen(connection_end(r)));
             }
         };
         if let Err(e) = result {
             driver.abort();
-            return Err(e.to_string());
+            return Err(Lost::before_listen(e.to_string()));
         }
         self.status.set(Some(Arc::clone(&client)));
         tracing::info!(
@@ -158,7 +150,25 @@ impl Listener {
                 self.status.set(None);
                 Ok(())
             }
-            r = &mut driver => Err(connection_end(r)),
+            r = &mut driver => Err(Lost {
+                listened: true,
+                reason: connection_end(r),
+            }),
+        }
+    }
+}
+
+/// Why a connection ended, and whether it had got as far as LISTEN.
+struct Lost {
+    listened: bool,
+    reason: String,
+}
+
+impl Lost {
+    fn before_listen(reason: String) -> Self {
+        Self {
+            listened: false,
+            reason,
         }
     }
 }

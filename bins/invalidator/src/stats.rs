@@ -4,6 +4,40 @@
 use chrono::Utc;
 use shared::events::ChangeEvent;
 
+/// Gives each metric its `# HELP` line on `/metrics`.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "invalidator_events_processed_total",
+        "Outbox events purged and checkpointed."
+    );
+    describe_counter!(
+        "invalidator_purged_scopes_total",
+        "Cache scopes given a fresh generation."
+    );
+    describe_histogram!(
+        "invalidation_lag_seconds",
+        Unit::Seconds,
+        "Per event, from its commit (recorded_at) to its purge done."
+    );
+    describe_gauge!(
+        "invalidator_checkpoint_lag",
+        "Newest outbox seq minus the checkpoint."
+    );
+    describe_counter!(
+        "invalidator_redis_errors_total",
+        "Failed Redis operations (each retried)."
+    );
+    describe_counter!(
+        "invalidator_postgres_errors_total",
+        "Failed Postgres operations (each retried)."
+    );
+    describe_counter!(
+        "invalidator_epoch_replacements_total",
+        "Cache epochs replaced, by reason."
+    );
+}
+
 /// Records a batch whose purge succeeded and whose checkpoint was saved.
 pub fn batch_done(events: &[ChangeEvent], purged_scopes: usize) {
     metrics::counter!("invalidator_events_processed_total").increment(events.len() as u64);

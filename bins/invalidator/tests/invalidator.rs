@@ -544,3 +544,69 @@ async fn a_malformed_event_replaces_the_epoch_and_does_not_block(pool: PgPool) {
     assert_eq!(h.checkpoint().await, 2);
     assert!(h.generation(&Scope::Video(id)).await.is_some());
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_outbox_is_polled_when_no_notification_comes(
+    _: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let database = connect.get_database().unwrap().to_owned();
+    let pool = PgPoolOptions::new().connect_with(connect).await.unwrap();
+    let mut h = Harness::new(pool).await;
+    let config = Config::try_parse_from([
+        "invalidator",
+        "--database-url",
+        &format!("postgres://postgres@127.0.0.1:5432/{database}"),
+        "--redis-url",
+        &redis_url(),
+        "--redis-key-prefix",
+        &h.prefix,
+        "--listen-addr",
+        "127.0.0.1:0",
+        "--poll-interval-ms",
+        "200",
+    ])
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let service = tokio::spawn(invalidator::run(config, shutdown.clone()));
+    // Started once it has created the epoch.
+    for _ in 0..1000 {
+        if h.epoch().await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Written straight into the outbox: no trigger, so no NOTIFY. The first
+    // may be found by the catch-up on start; once that catch-up is over (its
+    // high-water mark written), only the poll can find the second.
+    for seq in 1..=2 {
+        h.mark(&[Scope::Feed]).await;
+        sqlx::query(
+            "insert into video_events (video_id, op, new_status, new_tags, new_published_at, new_view_count)
+             values ($1, 'insert', 'published', '{}', now(), 0)",
+        )
+        .bind(Uuid::now_v7())
+        .execute(&h.pool)
+        .await
+        .unwrap();
+        let mark_key = format!("{}invalidator:default:hwm", h.prefix);
+        let mut done = false;
+        for _ in 0..200 {
+            let mark: Option<i64> = h.redis.get(&mark_key).await.unwrap();
+            if mark == Some(seq) && h.purged(&[Scope::Feed]).await.len() == 1 {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            done,
+            "event {seq}, without a notification, was not picked up by the poll"
+        );
+    }
+
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(15), service).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}

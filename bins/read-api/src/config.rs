@@ -25,6 +25,12 @@ pub struct Config {
     #[arg(long, env = "CACHE_TTL_SECONDS", default_value_t = 300)]
     pub cache_ttl_seconds: u64,
 
+    /// Memory for in-process copies of cache entries (0: none). A copy is
+    /// served only after Redis confirmed its generation, so it is as fresh as
+    /// Redis; it saves moving the entry out of Redis on every hit.
+    #[arg(long, env = "LOCAL_CACHE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub local_cache_bytes: usize,
+
     /// Upper bound of every Redis call; past it the request is served from
     /// Postgres as if Redis were absent.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 50)]

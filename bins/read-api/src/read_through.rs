@@ -122,20 +122,20 @@ impl ReadThrough {
             Some(cache) => cache.lookup(scope, request).await,
             None => Lookup::Bypass,
         };
-        let (flight_key, store_key) = match lookup {
+        let (flight_key, fence) = match lookup {
             Lookup::Hit(entry) => {
                 self.counters.hit.increment(1);
                 return Ok(Served {
-                    entry: Arc::new(entry),
+                    entry,
                     status: CacheStatus::Hit,
                 });
             }
             // The key holds the generation, so a reader that read it after a
             // purge never joins a query that started before the purge.
-            Lookup::Miss { entry_key } => (entry_key.clone(), Some(entry_key)),
+            Lookup::Miss(fence) => (fence.entry_key.clone(), Some(fence)),
             Lookup::Bypass => (format!("bypass:{scope}:{request}"), None),
         };
-        let status = if store_key.is_some() {
+        let status = if fence.is_some() {
             self.counters.miss.increment(1);
             CacheStatus::Miss
         } else {
@@ -146,11 +146,11 @@ impl ReadThrough {
         let work = async move {
             let body = this.query(fetch).await?;
             let entry = Arc::new(CachedResponse::new(body));
-            if let (Some(key), Some(cache)) = (store_key, &this.cache) {
+            if let (Some(fence), Some(cache)) = (fence, &this.cache) {
                 if let Some(hook) = &this.hooks.before_store {
-                    hook(key.clone()).await;
+                    hook(fence.entry_key.clone()).await;
                 }
-                cache.store(&key, entry.encode()).await;
+                cache.store(fence, &entry).await;
             }
             Ok(entry)
         };

@@ -227,22 +227,20 @@ fn generate(videos: u64, now: DateTime<Utc>, sender: &mpsc::Sender<Piece>) {
         let count = PIECE_ROWS
             .min(videos - done)
             .min(STATEMENT_ROWS - in_statement);
-        let mut piece = Piece {
-            data: Vec::with_capacity(count as usize * 400),
-            rows: count,
-            drafts: 0,
-            ends_statement: false,
-        };
-        let mut line = String::with_capacity(512);
+        let mut text = String::with_capacity(count as usize * 400);
+        let mut drafts = 0;
         for i in done..done + count {
-            line.clear();
-            if rows.write(i, &mut line) {
-                piece.drafts += 1;
+            if rows.write(i, &mut text) {
+                drafts += 1;
             }
-            piece.data.extend_from_slice(line.as_bytes());
         }
         done += count;
-        piece.ends_statement = done == videos || done % STATEMENT_ROWS == 0;
+        let piece = Piece {
+            data: text.into_bytes(),
+            rows: count,
+            drafts,
+            ends_statement: done == videos || done % STATEMENT_ROWS == 0,
+        };
         if sender.blocking_send(piece).is_err() {
             return;
         }

@@ -4,6 +4,7 @@
 //! breaker, so Redis trouble turns into `X-Cache: BYPASS`, never into delay.
 
 mod breaker;
+mod local;
 
 use std::{
     future::Future,
@@ -11,13 +12,13 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use shared::cache::{CachedResponse, EpochWatch, KeySpace, ReadScript, Scope};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use breaker::Breaker;
+use local::LocalCache;
 
 use crate::config::Config;
 
@@ -32,16 +33,29 @@ pub enum CacheSetupError {
     Prefix(String),
 }
 
+/// How long an in-process copy may be served at most. Copies of entries read
+/// from Redis do not know how much of the entry's TTL was left, so they keep a
+/// short one of their own: the TTL's bound on a lost invalidator's damage
+/// grows by at most this much.
+const LOCAL_TTL: Duration = Duration::from_secs(60);
+
 /// What a lookup found.
 pub enum Lookup {
-    Hit(CachedResponse),
-    /// A miss; a page built now may be stored under `entry_key`, which holds
-    /// the generation read before the database is queried.
-    Miss {
-        entry_key: String,
-    },
+    Hit(Arc<CachedResponse>),
+    /// A miss; a page built now may be stored under the fence, which holds the
+    /// generation read before the database is queried.
+    Miss(Fence),
     /// Redis unknown, unavailable or skipped: serve without caching.
     Bypass,
+}
+
+/// Where a miss' page goes: the entry key (with the generation read before
+/// the query) and the matching in-process copy.
+pub struct Fence {
+    pub entry_key: String,
+    local_key: String,
+    epoch: Arc<str>,
+    generation: String,
 }
 
 pub struct Cache {
@@ -51,6 +65,7 @@ pub struct Cache {
     /// Set once the first connection succeeds; the manager reconnects by itself
     /// afterwards.
     connection: OnceLock<ConnectionManager>,
+    local: LocalCache,
     keys: KeySpace,
     script: ReadScript,
     epoch: watch::Receiver<Option<Arc<str>>>,
@@ -77,6 +92,10 @@ impl Cache {
             manager_config,
             connect_timeout: config.redis_connect_timeout(),
             connection: OnceLock::new(),
+            local: LocalCache::new(
+                config.local_cache_bytes,
+                Duration::from_secs(config.cache_ttl_seconds.max(1)).min(LOCAL_TTL),
+            ),
             keys,
             script: ReadScript::default(),
             epoch,
@@ -117,41 +136,63 @@ impl Cache {
         self.breaker.allow().then_some((conn, epoch))
     }
 
+    /// One Redis round trip: a `GET` of the generation when this process holds
+    /// a copy (served if the generation still matches), otherwise the read
+    /// script (generation and entry). Only a copy whose generation changed
+    /// costs a second one.
     pub async fn lookup(&self, scope: &Scope, request: &str) -> Lookup {
         let Some((mut conn, epoch)) = self.usable() else {
             return Lookup::Bypass;
         };
+        let generation_key = self.keys.generation(scope);
+        let local_key = format!("{generation_key} {request}");
+        if let Some((held, copy)) = self.local.get(&local_key, &epoch) {
+            let current = self
+                .call(
+                    redis::cmd("GET")
+                        .arg(&generation_key)
+                        .query_async::<Option<String>>(&mut conn),
+                )
+                .await;
+            match current {
+                None => return Lookup::Bypass,
+                Some(Some(current)) if current == held => return Lookup::Hit(copy),
+                // Purged (or expired) since: ask Redis for the entry.
+                Some(_) => {}
+            }
+        }
         let found = self
-            .call(
-                self.script
-                    .run(&mut conn, &self.keys, scope, &epoch, request),
-            )
+            .call(self.script.run(&mut conn, &self.keys, scope, &epoch, request))
             .await;
-        match found {
-            None => Lookup::Bypass,
-            Some((generation, raw)) => match raw.and_then(CachedResponse::decode) {
-                Some(entry) => Lookup::Hit(entry),
-                None => Lookup::Miss {
-                    entry_key: self.keys.entry(scope, &epoch, &generation, request),
-                },
-            },
+        let Some((generation, raw)) = found else {
+            return Lookup::Bypass;
+        };
+        match raw.and_then(CachedResponse::decode) {
+            Some(entry) => {
+                let entry = Arc::new(entry);
+                self.local.insert(local_key, epoch, generation, Arc::clone(&entry));
+                Lookup::Hit(entry)
+            }
+            None => Lookup::Miss(Fence {
+                entry_key: self.keys.entry(scope, &epoch, &generation, request),
+                local_key,
+                epoch,
+                generation,
+            }),
         }
     }
 
-    /// Stores an entry under the key a lookup returned; failures only cost the
-    /// next reader a miss.
-    pub async fn store(&self, entry_key: &str, value: Bytes) {
-        let Some(mut conn) = self
-            .connection
-            .get()
-            .cloned()
-            .filter(|_| self.breaker.allow())
-        else {
+    /// Stores a miss' page under its fence; a failure only costs the next
+    /// reader a miss.
+    pub async fn store(&self, fence: Fence, entry: &Arc<CachedResponse>) {
+        self.local
+            .insert(fence.local_key, fence.epoch, fence.generation, Arc::clone(entry));
+        let Some(mut conn) = self.connection.get().cloned().filter(|_| self.breaker.allow()) else {
             return;
         };
         let mut set = redis::cmd("SET");
-        set.arg(entry_key)
-            .arg(value.as_ref())
+        set.arg(&fence.entry_key)
+            .arg(entry.encode().as_ref())
             .arg("EX")
             .arg(self.ttl_seconds);
         let _stored = self.call(set.query_async::<()>(&mut conn)).await;
