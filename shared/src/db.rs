@@ -15,7 +15,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// A pool that connects lazily, so a process starts (and answers 503) while
 /// Postgres is down, and whose acquire timeout bounds how long a request waits.
 pub fn pool(args: &DatabaseArgs, application_name: &str) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(&args.database_url)?.application_name(application_name);
+    let options = connect_options(&args.database_url)?.application_name(application_name);
     Ok(PgPoolOptions::new()
         .max_connections(args.database_max_connections)
         .min_connections(0)
@@ -23,6 +23,28 @@ pub fn pool(args: &DatabaseArgs, application_name: &str) -> Result<PgPool, sqlx:
         .idle_timeout(Duration::from_secs(300))
         .test_before_acquire(false)
         .connect_lazy_with(options))
+}
+
+/// Parses any libpq connection URL, including the socket-directory form
+/// `postgres://user@/db?host=/var/run/postgresql`, whose empty host the URL
+/// parser under sqlx refuses: the `host` parameter overrides it anyway, so a
+/// placeholder host is put in its place.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    PgConnectOptions::from_str(url).or_else(|error| {
+        let has_host_param = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("host=")));
+        match url.split_once("://") {
+            Some((scheme, rest)) if has_host_param => {
+                let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+                if authority.ends_with('@') || authority.is_empty() {
+                    return PgConnectOptions::from_str(&format!("{scheme}://{authority}localhost{path}"));
+                }
+                Err(error)
+            }
+            _ => Err(error),
+        }
+    })
 }
 
 /// Whether an error means "Postgres is unreachable right now" (answer 503 and
@@ -44,4 +66,24 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 /// Whether an error is a unique-constraint violation (SQLSTATE 23505).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_directory_urls_parse() {
+        for url in [
+            "postgres://postgres@/app?host=/var/run/postgresql",
+            "postgres:///app?host=/var/run/postgresql&user=postgres",
+            "postgresql://postgres@127.0.0.1:5432/app",
+        ] {
+            assert!(connect_options(url).is_ok(), "{url}");
+        }
+        let options = connect_options("postgres://u@/app?host=/tmp/sock").unwrap();
+        assert_eq!(options.get_database(), Some("app"));
+        assert_eq!(options.get_username(), "u");
+        assert!(connect_options("not a url").is_err());
+    }
 }

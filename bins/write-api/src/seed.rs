@@ -72,31 +72,32 @@ pub const TAGS: [(&str, &str); 30] = [
     ("resort", "Resort"),
 ];
 
-const ITEMS: [&str; 24] = [
-    "linen shirt",
-    "trench coat",
-    "wide-leg trousers",
-    "slip dress",
-    "denim jacket",
-    "chunky sneakers",
-    "cashmere sweater",
-    "leather boots",
-    "pleated skirt",
-    "oversized blazer",
-    "silk scarf",
-    "cargo pants",
-    "white tee",
-    "midi dress",
-    "puffer jacket",
-    "loafers",
-    "tote bag",
-    "gold hoops",
-    "knit vest",
-    "bucket hat",
-    "straight-leg jeans",
-    "shirt dress",
-    "bomber jacket",
-    "ballet flats",
+/// Garments, with the article they take (none for plurals).
+const ITEMS: [(&str, &str); 24] = [
+    ("a linen shirt", "linen shirt"),
+    ("a trench coat", "trench coat"),
+    ("wide-leg trousers", "wide-leg trousers"),
+    ("a slip dress", "slip dress"),
+    ("a denim jacket", "denim jacket"),
+    ("chunky sneakers", "chunky sneakers"),
+    ("a cashmere sweater", "cashmere sweater"),
+    ("leather boots", "leather boots"),
+    ("a pleated skirt", "pleated skirt"),
+    ("an oversized blazer", "oversized blazer"),
+    ("a silk scarf", "silk scarf"),
+    ("cargo pants", "cargo pants"),
+    ("a white tee", "white tee"),
+    ("a midi dress", "midi dress"),
+    ("a puffer jacket", "puffer jacket"),
+    ("loafers", "loafers"),
+    ("a tote bag", "tote bag"),
+    ("gold hoops", "gold hoops"),
+    ("a knit vest", "knit vest"),
+    ("a bucket hat", "bucket hat"),
+    ("straight-leg jeans", "straight-leg jeans"),
+    ("a shirt dress", "shirt dress"),
+    ("a bomber jacket", "bomber jacket"),
+    ("ballet flats", "ballet flats"),
 ];
 
 const OCCASIONS: [&str; 10] = [
@@ -113,12 +114,12 @@ const OCCASIONS: [&str; 10] = [
 ];
 
 const OPENINGS: [&str; 8] = [
-    "Three looks built around one {item}, from {occasion} to late dinner.",
+    "Three looks built around {a_item}, from {occasion} to late dinner.",
     "Everything in this video comes from my own closet, including the {item}.",
     "A quick guide to wearing the {item} for {occasion}, with fit tips.",
-    "We asked our stylists how they would wear a {item} this season.",
-    "The {item} is back, and here is how to make it feel new.",
-    "Five minutes, one {item}, endless combinations.",
+    "We asked our stylists how they would wear {a_item} this season.",
+    "How to make the {item} feel new this season.",
+    "Five minutes, {a_item}, endless combinations.",
     "Styling notes for {occasion}: proportions, colour and the {item}.",
     "From flat lay to full outfit, built around the {item}.",
 ];
@@ -354,29 +355,32 @@ impl Rows {
         draft
     }
 
-    fn write_title(&mut self, out: &mut String, theme: &str, item: &str, occasion: &str) {
+    fn write_title(&mut self, out: &mut String, theme: &str, item: (&str, &str), occasion: &str) {
+        let (a_item, item) = item;
         let n = self.rng.random_range(3..=7);
         let _ = match self.rng.random_range(0..10) {
-            0 => write!(out, "{n} ways to style a {item}"),
+            0 => write!(out, "{n} ways to style {a_item}"),
             1 => write!(out, "{theme} lookbook: the {item}"),
             2 => write!(out, "How I style my {item} for {occasion}"),
             3 => write!(out, "{theme} outfit ideas for {occasion}"),
-            4 => write!(out, "Is the {item} worth it? An honest review"),
+            4 => write!(out, "Honest review: the {item}, worth it?"),
             5 => write!(out, "{theme} capsule wardrobe in {n} pieces"),
-            6 => write!(out, "Styling a {item} for {occasion}"),
+            6 => write!(out, "Styling {a_item} for {occasion}"),
             7 => write!(out, "Get ready with me: {occasion}, {theme} edition"),
             8 => write!(out, "{theme} haul: {item} and more"),
             _ => write!(out, "Thrifted {item} makeover"),
         };
     }
 
-    fn write_description(&mut self, out: &mut String, item: &str, occasion: &str) {
+    fn write_description(&mut self, out: &mut String, item: (&str, &str), occasion: &str) {
+        let (a_item, item) = item;
         if self.rng.random_bool(0.05) {
             return;
         }
         let opening = OPENINGS.choose(&mut self.rng).unwrap_or(&OPENINGS[0]);
         out.push_str(
             &opening
+                .replace("{a_item}", a_item)
                 .replace("{item}", item)
                 .replace("{occasion}", occasion),
         );

@@ -4,6 +4,7 @@
 //! breaker, so Redis trouble turns into `X-Cache: BYPASS`, never into delay.
 
 mod breaker;
+mod generation_reads;
 mod local;
 
 use std::{
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use breaker::Breaker;
+use generation_reads::GenerationReads;
 use local::LocalCache;
 
 use crate::config::Config;
@@ -66,6 +68,7 @@ pub struct Cache {
     /// afterwards.
     connection: OnceLock<ConnectionManager>,
     local: LocalCache,
+    generation_reads: Arc<GenerationReads>,
     keys: KeySpace,
     script: ReadScript,
     epoch: watch::Receiver<Option<Arc<str>>>,
@@ -96,6 +99,7 @@ impl Cache {
                 config.local_cache_bytes,
                 Duration::from_secs(config.cache_ttl_seconds.max(1)).min(LOCAL_TTL),
             ),
+            generation_reads: Arc::default(),
             keys,
             script: ReadScript::default(),
             epoch,
@@ -136,24 +140,32 @@ impl Cache {
         self.breaker.allow().then_some((conn, epoch))
     }
 
-    /// One Redis round trip: a `GET` of the generation when this process holds
-    /// a copy (served if the generation still matches), otherwise the read
-    /// script (generation and entry). Only a copy whose generation changed
-    /// costs a second one.
-    pub async fn lookup(&self, scope: &Scope, request: &str) -> Lookup {
+    /// At most one Redis round trip: a `GET` of the generation when this
+    /// process holds a copy (served if the generation still matches; shared
+    /// with concurrent requests for the scope, see `generation_reads`),
+    /// otherwise the read script (generation and entry). Only a copy whose
+    /// generation changed costs a second one.
+    pub async fn lookup(self: &Arc<Self>, scope: &Scope, request: &str) -> Lookup {
         let Some((mut conn, epoch)) = self.usable() else {
             return Lookup::Bypass;
         };
         let generation_key = self.keys.generation(scope);
         let local_key = format!("{generation_key} {request}");
         if let Some((held, copy)) = self.local.get(&local_key, &epoch) {
-            let current = self
-                .call(
-                    redis::cmd("GET")
-                        .arg(&generation_key)
-                        .query_async::<Option<String>>(&mut conn),
-                )
-                .await;
+            let read = {
+                let (this, key, conn) = (Arc::clone(self), generation_key.clone(), conn.clone());
+                move || {
+                    let (this, key, mut conn) = (Arc::clone(&this), key.clone(), conn.clone());
+                    async move {
+                        let mut get = redis::cmd("GET");
+                        get.arg(&key);
+                        this.call(get.query_async::<Option<String>>(&mut conn)).await
+                    }
+                }
+            };
+            // One read in flight plus the next one, with room to spare.
+            let wait = self.timeout.saturating_mul(3);
+            let current = self.generation_reads.current(&generation_key, wait, read).await;
             match current {
                 None => return Lookup::Bypass,
                 Some(Some(current)) if current == held => return Lookup::Hit(copy),
