@@ -38,7 +38,9 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
             Some((scheme, rest)) if has_host_param => {
                 let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
                 if authority.ends_with('@') || authority.is_empty() {
-                    return PgConnectOptions::from_str(&format!("{scheme}://{authority}localhost{path}"));
+                    return PgConnectOptions::from_str(&format!(
+                        "{scheme}://{authority}localhost{path}"
+                    ));
                 }
                 Err(error)
             }
@@ -56,8 +58,9 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             // Class 08: connection exceptions; 57P01-03: admin shutdown, crash
             // shutdown, cannot connect now (starting up or shutting down).
-            db.code()
-                .is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
+            db.code().is_some_and(|c| {
+                c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            })
         }
         _ => false,
     }

@@ -136,7 +136,11 @@ mod tests {
 
     #[test]
     fn insert_published_purges_feed_and_its_tags_but_no_detail() {
-        let e = event(Op::Insert, None, Some(state(Published, &["summer", "linen"])));
+        let e = event(
+            Op::Insert,
+            None,
+            Some(state(Published, &["summer", "linen"])),
+        );
         let mut want = expected(&["summer", "linen"]);
         want.remove(&Scope::Video(Uuid::nil()));
         assert_eq!(scopes(&e), want);
@@ -144,18 +148,26 @@ mod tests {
 
     #[test]
     fn insert_draft_purges_nothing() {
-        assert!(event(Op::Insert, None, Some(state(Draft, &["summer"]))).scopes().is_empty());
+        assert!(event(Op::Insert, None, Some(state(Draft, &["summer"])))
+            .scopes()
+            .is_empty());
     }
 
     #[test]
     fn draft_staying_draft_purges_nothing() {
-        let e = event(Op::Update, Some(state(Draft, &["a"])), Some(state(Draft, &["b"])));
+        let e = event(
+            Op::Update,
+            Some(state(Draft, &["a"])),
+            Some(state(Draft, &["b"])),
+        );
         assert!(e.scopes().is_empty());
     }
 
     #[test]
     fn delete_of_draft_purges_nothing() {
-        assert!(event(Op::Delete, Some(state(Draft, &["a"])), None).scopes().is_empty());
+        assert!(event(Op::Delete, Some(state(Draft, &["a"])), None)
+            .scopes()
+            .is_empty());
     }
 
     #[test]
@@ -166,13 +178,21 @@ mod tests {
 
     #[test]
     fn publish_purges_the_new_tags_only() {
-        let e = event(Op::Update, Some(state(Draft, &["old"])), Some(state(Published, &["new"])));
+        let e = event(
+            Op::Update,
+            Some(state(Draft, &["old"])),
+            Some(state(Published, &["new"])),
+        );
         assert_eq!(scopes(&e), expected(&["new"]));
     }
 
     #[test]
     fn unpublish_purges_the_old_tags_only() {
-        let e = event(Op::Update, Some(state(Published, &["old"])), Some(state(Draft, &["new"])));
+        let e = event(
+            Op::Update,
+            Some(state(Published, &["old"])),
+            Some(state(Draft, &["new"])),
+        );
         assert_eq!(scopes(&e), expected(&["old"]));
     }
 
@@ -191,9 +211,15 @@ mod tests {
         let before = state(Published, &["a"]);
         let mut after = before.clone();
         after.view_count = 10;
-        assert_eq!(scopes(&event(Op::Update, Some(before.clone()), Some(after))), expected(&["a"]));
+        assert_eq!(
+            scopes(&event(Op::Update, Some(before.clone()), Some(after))),
+            expected(&["a"])
+        );
         // A title change leaves the feed state equal but still changes pages.
-        assert_eq!(scopes(&event(Op::Update, Some(before.clone()), Some(before))), expected(&["a"]));
+        assert_eq!(
+            scopes(&event(Op::Update, Some(before.clone()), Some(before))),
+            expected(&["a"])
+        );
     }
 
     #[test]
@@ -204,7 +230,8 @@ mod tests {
                 ..event(Op::Insert, None, Some(state(Published, &["a", "b"])))
             })
             .collect();
-        let want: BTreeSet<Scope> = [Scope::Feed, Scope::Tag("a".into()), Scope::Tag("b".into())].into();
+        let want: BTreeSet<Scope> =
+            [Scope::Feed, Scope::Tag("a".into()), Scope::Tag("b".into())].into();
         assert_eq!(affected_scopes(&events), want);
     }
 

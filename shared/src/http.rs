@@ -36,7 +36,9 @@ pub fn with_common_layers(router: Router, request_timeout: Duration) -> Router {
         .layer(middleware::from_fn(telemetry::track_http_metrics))
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                ]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(make_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -137,7 +139,10 @@ impl Check {
 impl IntoResponse for Readiness {
     fn into_response(self) -> Response {
         if self.ready {
-            return (StatusCode::OK, Json(serde_json::json!({"status": "ready", "checks": self.checks})))
+            return (
+                StatusCode::OK,
+                Json(serde_json::json!({"status": "ready", "checks": self.checks})),
+            )
                 .into_response();
         }
         let failing: Vec<&str> = self

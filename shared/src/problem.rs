@@ -67,7 +67,12 @@ impl Problem {
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::typed(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+        Self::typed(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -181,12 +186,9 @@ pub async fn normalize_errors(request: Request, next: Next) -> Response {
     }
     let fresh = problem.into_response();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.extend(
-        fresh
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
+    parts
+        .headers
+        .extend(fresh.headers().iter().map(|(k, v)| (k.clone(), v.clone())));
     let (_, body) = fresh.into_parts();
     Response::from_parts(parts, Body::new(body))
 }

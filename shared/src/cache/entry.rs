@@ -33,8 +33,9 @@ impl CachedResponse {
 
     /// `MAGIC | etag len u16 | etag | body len u32 | body | gzip`.
     pub fn encode(&self) -> Bytes {
-        let mut out =
-            BytesMut::with_capacity(4 + 2 + self.etag.len() + 4 + self.body.len() + self.gzip.len());
+        let mut out = BytesMut::with_capacity(
+            4 + 2 + self.etag.len() + 4 + self.body.len() + self.gzip.len(),
+        );
         out.put_slice(MAGIC);
         out.put_u16(u16::try_from(self.etag.len()).unwrap_or(0));
         out.put_slice(self.etag.as_bytes());
@@ -93,7 +94,10 @@ mod tests {
     #[test]
     fn garbage_is_a_miss() {
         assert_eq!(CachedResponse::decode(Bytes::from_static(b"")), None);
-        assert_eq!(CachedResponse::decode(Bytes::from_static(b"VFC1\xff\xff")), None);
+        assert_eq!(
+            CachedResponse::decode(Bytes::from_static(b"VFC1\xff\xff")),
+            None
+        );
         let mut truncated = CachedResponse::new(Bytes::from_static(b"abc")).encode();
         truncated.truncate(20);
         assert_eq!(CachedResponse::decode(truncated), None);

@@ -105,7 +105,11 @@ impl EpochWatch {
 
     /// Returns the current epoch, creating one if Redis has none and replacing
     /// it if Redis restarted since this watch last looked.
-    pub async fn sync<C: ConnectionLike>(&mut self, conn: &mut C, keys: &KeySpace) -> RedisResult<String> {
+    pub async fn sync<C: ConnectionLike>(
+        &mut self,
+        conn: &mut C,
+        keys: &KeySpace,
+    ) -> RedisResult<String> {
         let run_id = redis_run_id(conn).await?;
         let restarted = self.run_id.as_ref().is_some_and(|seen| *seen != run_id);
         let fresh = new_token();

@@ -103,7 +103,10 @@ mod tests {
         let keys = KeySpace::new("vf:").unwrap();
         assert_eq!(keys.epoch(), "vf:epoch");
         assert_eq!(keys.generation(&Scope::Feed), "vf:{feed}:gen");
-        assert_eq!(keys.generation(&Scope::Tag("a b:{c}".into())), "vf:{tag:a%20b%3A%7Bc%7D}:gen");
+        assert_eq!(
+            keys.generation(&Scope::Tag("a b:{c}".into())),
+            "vf:{tag:a%20b%3A%7Bc%7D}:gen"
+        );
         assert_eq!(
             keys.entry(&Scope::Feed, "E", "G", "newest:20:p1"),
             "vf:{feed}:e:E:G:newest:20:p1"

@@ -52,7 +52,10 @@ impl Tags {
     pub fn parse(raw: &[String], field: &str) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         if raw.len() > MAX_TAGS {
-            errors.push(FieldError::new(field, format!("must have at most {MAX_TAGS} tags")));
+            errors.push(FieldError::new(
+                field,
+                format!("must have at most {MAX_TAGS} tags"),
+            ));
         }
         let mut tags: Vec<Tag> = Vec::with_capacity(raw.len().min(MAX_TAGS));
         for (i, item) in raw.iter().enumerate() {
@@ -98,7 +101,10 @@ mod tests {
     #[test]
     fn tags_drop_duplicates_keeping_order() {
         let raw = vec!["B".into(), "a".into(), "b ".into()];
-        assert_eq!(Tags::parse(&raw, "tags").unwrap().to_strings(), vec!["b", "a"]);
+        assert_eq!(
+            Tags::parse(&raw, "tags").unwrap().to_strings(),
+            vec!["b", "a"]
+        );
     }
 
     #[test]

@@ -45,10 +45,14 @@ impl Cursor {
             Sort::Newest => 0,
             Sort::Popular => 1,
         });
-        let flags = u8::from(self.position.published_at.is_some()) | (u8::from(self.tag.is_some()) << 1);
+        let flags =
+            u8::from(self.position.published_at.is_some()) | (u8::from(self.tag.is_some()) << 1);
         bytes.push(flags);
         bytes.extend_from_slice(&self.position.view_count.to_be_bytes());
-        let micros = self.position.published_at.map_or(0, |t| t.timestamp_micros());
+        let micros = self
+            .position
+            .published_at
+            .map_or(0, |t| t.timestamp_micros());
         bytes.extend_from_slice(&micros.to_be_bytes());
         bytes.extend_from_slice(self.position.id.as_bytes());
         bytes.extend_from_slice(tag.as_bytes());

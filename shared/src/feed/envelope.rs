@@ -44,10 +44,11 @@ impl FeedQuery {
     /// which bounds the page.
     pub fn offset(&self) -> i64 {
         match self.position {
-            Position::Page(page) => {
-                i64::try_from(page.saturating_sub(1).saturating_mul(u64::from(self.page_size)))
-                    .unwrap_or(i64::MAX)
-            }
+            Position::Page(page) => i64::try_from(
+                page.saturating_sub(1)
+                    .saturating_mul(u64::from(self.page_size)),
+            )
+            .unwrap_or(i64::MAX),
             Position::After(_) => 0,
         }
     }
@@ -85,7 +86,10 @@ impl FeedQuery {
         let more = rows.len() > size;
         rows.truncate(size);
         let next_cursor = more
-            .then(|| rows.last().map(|last| self.cursor_after(position_of(last)).encode()))
+            .then(|| {
+                rows.last()
+                    .map(|last| self.cursor_after(position_of(last)).encode())
+            })
             .flatten();
         let (page, next, previous) = match self.position {
             Position::Page(page) => {
@@ -98,9 +102,9 @@ impl FeedQuery {
             }
             Position::After(_) => (
                 None,
-                next_cursor.as_ref().map(|c| {
-                    format!("/v1/videos?cursor={c}&page_size={}", self.page_size)
-                }),
+                next_cursor
+                    .as_ref()
+                    .map(|c| format!("/v1/videos?cursor={c}&page_size={}", self.page_size)),
                 None,
             ),
         };
@@ -143,8 +147,14 @@ mod tests {
         let q = FeedQuery::parse_public(Some("page=2&page_size=20&tag=Summer")).unwrap();
         let page = q.page_of(45, (0..21).collect(), pos);
         assert_eq!(page.total_pages, 3);
-        assert_eq!(page.next.as_deref(), Some("/v1/videos?page=3&page_size=20&sort=newest&tag=summer"));
-        assert_eq!(page.previous.as_deref(), Some("/v1/videos?page=1&page_size=20&sort=newest&tag=summer"));
+        assert_eq!(
+            page.next.as_deref(),
+            Some("/v1/videos?page=3&page_size=20&sort=newest&tag=summer")
+        );
+        assert_eq!(
+            page.previous.as_deref(),
+            Some("/v1/videos?page=1&page_size=20&sort=newest&tag=summer")
+        );
         assert!(page.next_cursor.is_some());
         assert_eq!(page.results.len(), 20);
     }
@@ -176,6 +186,9 @@ mod tests {
         assert_eq!(page.page, None);
         assert_eq!(page.previous, None);
         let c = page.next_cursor.unwrap();
-        assert_eq!(page.next.unwrap(), format!("/v1/videos?cursor={c}&page_size=2"));
+        assert_eq!(
+            page.next.unwrap(),
+            format!("/v1/videos?cursor={c}&page_size=2")
+        );
     }
 }

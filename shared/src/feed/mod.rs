@@ -7,4 +7,6 @@ mod query;
 
 pub use cursor::{Cursor, CursorPosition};
 pub use envelope::{total_pages, FeedPage};
-pub use query::{FeedQuery, Listing, Position, Sort, StatusFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use query::{
+    FeedQuery, Listing, Position, Sort, StatusFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};

@@ -117,7 +117,10 @@ impl FeedQuery {
                 .ok()
                 .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
                 .ok_or_else(|| {
-                    bad("page_size", &format!("must be an integer from 1 to {MAX_PAGE_SIZE}"))
+                    bad(
+                        "page_size",
+                        &format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
+                    )
                 })?,
         };
         let sort = raw
@@ -257,9 +260,20 @@ mod tests {
     #[test]
     fn bad_values_are_400() {
         for q in [
-            "page=", "page=0", "page=abc", "page=-1", "page_size=0", "page_size=101",
-            "page_size=1.5", "sort=", "sort=oldest", "tag=", "tag=%20", "cursor=",
-            "cursor=nonsense", "page=1&page=2",
+            "page=",
+            "page=0",
+            "page=abc",
+            "page=-1",
+            "page_size=0",
+            "page_size=101",
+            "page_size=1.5",
+            "sort=",
+            "sort=oldest",
+            "tag=",
+            "tag=%20",
+            "cursor=",
+            "cursor=nonsense",
+            "page=1&page=2",
         ] {
             let err = public(q).unwrap_err();
             assert_eq!(err.status, 400, "{q}");
@@ -268,7 +282,10 @@ mod tests {
 
     #[test]
     fn tag_is_lower_cased() {
-        assert_eq!(public("tag=Summer").unwrap().tag.unwrap().as_str(), "summer");
+        assert_eq!(
+            public("tag=Summer").unwrap().tag.unwrap().as_str(),
+            "summer"
+        );
     }
 
     #[test]
@@ -286,17 +303,40 @@ mod tests {
         assert_eq!(next.tag.as_ref().unwrap().as_str(), "linen");
         assert_eq!(next.page_size, 5);
         assert!(public(&format!("cursor={cursor}&sort=popular&tag=LINEN")).is_ok());
-        assert_eq!(public(&format!("cursor={cursor}&page=1")).unwrap_err().status, 400);
-        assert_eq!(public(&format!("cursor={cursor}&sort=newest")).unwrap_err().status, 400);
-        assert_eq!(public(&format!("cursor={cursor}&tag=wool")).unwrap_err().status, 400);
-        assert_eq!(FeedQuery::parse_admin(Some(&format!("cursor={cursor}"))).unwrap_err().status, 400);
+        assert_eq!(
+            public(&format!("cursor={cursor}&page=1"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            public(&format!("cursor={cursor}&sort=newest"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            public(&format!("cursor={cursor}&tag=wool"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            FeedQuery::parse_admin(Some(&format!("cursor={cursor}")))
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 
     #[test]
     fn admin_status() {
         let q = FeedQuery::parse_admin(Some("status=draft")).unwrap();
         assert_eq!(q.listing, Listing::Admin(StatusFilter::Draft));
-        assert_eq!(FeedQuery::parse_admin(Some("status=x")).unwrap_err().status, 400);
+        assert_eq!(
+            FeedQuery::parse_admin(Some("status=x")).unwrap_err().status,
+            400
+        );
         assert_eq!(
             FeedQuery::parse_admin(None).unwrap().listing,
             Listing::Admin(StatusFilter::All)
