@@ -1,5 +1,6 @@
 # Functions shared by scripts/stack and scripts/test: finding or starting
-# Postgres and Redis. Source it; it defines functions and sets nothing else.
+# Postgres and Redis. Source it: it defines functions and the PRIVATE_*
+# variables that remember what it started.
 #
 # Discovery order, for each server:
 #   1. DATABASE_URL / REDIS_URL when set: used as they are;
@@ -14,8 +15,6 @@
 # Messages go to stderr, prefixed by the script's name.
 say() { printf '[%s] %s\n' "${SCRIPT_NAME:-$(basename "$0")}" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-
-repo_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
@@ -41,7 +40,7 @@ postgres_bindir() {
         dir=$(pg_config --bindir 2>/dev/null || true)
         if [[ -x "$dir/pg_ctl" && -x "$dir/initdb" ]]; then echo "$dir"; return; fi
     fi
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
         if [[ -x "$dir/pg_ctl" && -x "$dir/initdb" ]]; then echo "$dir"; return; fi
     done
     if command -v pg_ctl >/dev/null && command -v initdb >/dev/null; then
@@ -74,10 +73,13 @@ port_in_use() { # port
     timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 
-# The first port from $1 on that nothing listens on.
+# The first port from $1 on that nothing listens on (of the next 100).
 pick_port() {
     local port=$1
-    while port_in_use "$port"; do port=$((port + 1)); done
+    while port_in_use "$port"; do
+        port=$((port + 1))
+        ((port < $1 + 100)) || return 1
+    done
     echo "$port"
 }
 
@@ -121,7 +123,7 @@ start_private_postgres() { # dir first-port [fresh]
         as_postgres "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
             >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
     fi
-    port=$(pick_port "$2")
+    port=$(pick_port "$2") || die "no free port from $2 for a private Postgres"
     # TCP only (no unix socket: its path length limit would depend on where
     # the repo is checked out); fsync off: this data is disposable.
     as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
@@ -137,7 +139,7 @@ start_private_redis() { # dir first-port
     local dir=$1 port
     command -v redis-server >/dev/null || die "no redis-server found; install Redis or set REDIS_URL"
     mkdir -p "$dir"
-    port=$(pick_port "$2")
+    port=$(pick_port "$2") || die "no free port from $2 for a private Redis"
     # In a session of its own, like the postgres that pg_ctl starts, so that
     # Ctrl-C reaches the script (which stops it last), not the server.
     local setsid=()

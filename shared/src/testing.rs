@@ -238,11 +238,7 @@ impl PrivateRedis {
     /// Kills the server and waits until it has exited; its data is gone.
     pub async fn stop(&mut self) -> Result<(), ServerError> {
         if let Some(mut child) = self.child.take() {
-            if self.paused {
-                self.resume()?;
-            }
-            // A paused process still dies on SIGKILL; resuming above only
-            // keeps `paused` truthful.
+            // SIGKILL ends a stopped (paused) process too.
             child
                 .kill()
                 .await
@@ -303,6 +299,8 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Resumed first: should the kill fail, the server is at least not
+            // left frozen on its port, hanging whoever connects.
             if self.paused {
                 let _ = child.id().map(|pid| signal(pid, "CONT"));
             }

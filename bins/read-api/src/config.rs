@@ -28,7 +28,7 @@ pub struct Config {
     /// Memory for in-process copies of cache entries (0: none). A copy is
     /// served only after Redis confirmed its generation, so it is as fresh as
     /// Redis; it saves moving the entry out of Redis on every hit.
-    #[arg(long, env = "LOCAL_CACHE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "LOCAL_CACHE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub local_cache_bytes: usize,
 
     /// Upper bound of every Redis call; past it the request is served from

@@ -325,3 +325,46 @@ async fn a_cursor_walk_sees_every_surviving_video_once_popular(pool: PgPool) {
     walk_while_changing(&pool, &app, "popular").await;
     app.stop().await;
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn processes_share_entries_and_no_in_process_copy_outlives_a_purge(pool: PgPool) {
+    let id = NewVideo::published(at(1)).insert(&pool).await;
+    set_title(&pool, id, "before").await;
+    let prefix = common::random_prefix();
+    let url = common::database_url(&pool);
+    let first = TestApp::start_with(
+        common::config(&url, Some(common::REDIS), &prefix),
+        Hooks::default(),
+    )
+    .await;
+    let second = TestApp::start_with(
+        common::config(&url, Some(common::REDIS), &prefix),
+        Hooks::default(),
+    )
+    .await;
+    let detail = format!("/v1/videos/{id}");
+    for path in ["/v1/videos", detail.as_str()] {
+        assert_eq!(first.get(path).await.x_cache(), "MISS");
+        // The other process finds the entry in Redis, then keeps a copy.
+        assert_eq!(second.get(path).await.x_cache(), "HIT");
+        assert_eq!(second.get(path).await.x_cache(), "HIT");
+        assert_eq!(first.get(path).await.x_cache(), "HIT");
+    }
+    assert_eq!(first.stats.queries() + second.stats.queries(), 2);
+
+    set_title(&pool, id, "after").await;
+    second.purge(&[Scope::Feed, Scope::Video(id)]).await;
+    for path in ["/v1/videos", detail.as_str()] {
+        for app in [&first, &second] {
+            let reply = app.get(path).await;
+            assert_eq!(reply.status, 200);
+            let body = String::from_utf8_lossy(&reply.body).into_owned();
+            assert!(
+                body.contains("\"after\"") && !body.contains("\"before\""),
+                "{path}: {body}"
+            );
+        }
+    }
+    first.stop().await;
+    second.stop().await;
+}

@@ -115,6 +115,7 @@ async fn help_documents_every_setting() {
         "REDIS_KEY_PREFIX",
         "LISTEN_ADDR",
         "CACHE_TTL_SECONDS",
+        "LOCAL_CACHE_BYTES",
         "REDIS_TIMEOUT_MS",
         "REDIS_COOLOFF_MS",
         "RUST_LOG",

@@ -167,7 +167,7 @@ pub async fn run(pool: &PgPool, videos: u64, show_progress: bool) -> Result<Seed
     let progress = if show_progress {
         let bar = ProgressBar::new(videos);
         if let Ok(style) = ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} videos ({per_sec}, eta {eta})",
+            "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} videos, eta {eta} {msg}",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -208,8 +208,9 @@ pub async fn run(pool: &PgPool, videos: u64, show_progress: bool) -> Result<Seed
         }
     }
     generator.await.map_err(|_| SeedError::Generator)?;
+    progress.set_message("committing");
     tx.commit().await?;
-    progress.finish();
+    progress.finish_with_message("committed");
 
     Ok(SeedReport {
         videos,

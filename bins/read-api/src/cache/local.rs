@@ -66,7 +66,13 @@ impl LocalCache {
             .then(|| (copy.generation.clone(), Arc::clone(&copy.entry)))
     }
 
-    pub fn insert(&self, key: String, epoch: Arc<str>, generation: String, entry: Arc<CachedResponse>) {
+    pub fn insert(
+        &self,
+        key: String,
+        epoch: Arc<str>,
+        generation: String,
+        entry: Arc<CachedResponse>,
+    ) {
         let bytes = key.len() + entry.etag.len() + entry.body.len() + entry.gzip.len();
         if bytes > self.max_bytes / 4 {
             return;
@@ -92,7 +98,11 @@ impl LocalCache {
                 break;
             };
             // Only if that queue slot is still the key's latest insertion.
-            if inner.copies.get(&oldest).is_some_and(|c| c.serial == serial) {
+            if inner
+                .copies
+                .get(&oldest)
+                .is_some_and(|c| c.serial == serial)
+            {
                 if let Some(gone) = inner.copies.remove(&oldest) {
                     inner.bytes -= gone.bytes;
                 }

@@ -159,13 +159,17 @@ impl Cache {
                     async move {
                         let mut get = redis::cmd("GET");
                         get.arg(&key);
-                        this.call(get.query_async::<Option<String>>(&mut conn)).await
+                        this.call(get.query_async::<Option<String>>(&mut conn))
+                            .await
                     }
                 }
             };
             // One read in flight plus the next one, with room to spare.
             let wait = self.timeout.saturating_mul(3);
-            let current = self.generation_reads.current(&generation_key, wait, read).await;
+            let current = self
+                .generation_reads
+                .current(&generation_key, wait, read)
+                .await;
             match current {
                 None => return Lookup::Bypass,
                 Some(Some(current)) if current == held => return Lookup::Hit(copy),
@@ -174,7 +178,10 @@ impl Cache {
             }
         }
         let found = self
-            .call(self.script.run(&mut conn, &self.keys, scope, &epoch, request))
+            .call(
+                self.script
+                    .run(&mut conn, &self.keys, scope, &epoch, request),
+            )
             .await;
         let Some((generation, raw)) = found else {
             return Lookup::Bypass;
@@ -182,7 +189,8 @@ impl Cache {
         match raw.and_then(CachedResponse::decode) {
             Some(entry) => {
                 let entry = Arc::new(entry);
-                self.local.insert(local_key, epoch, generation, Arc::clone(&entry));
+                self.local
+                    .insert(local_key, epoch, generation, Arc::clone(&entry));
                 Lookup::Hit(entry)
             }
             None => Lookup::Miss(Fence {
@@ -197,9 +205,18 @@ impl Cache {
     /// Stores a miss' page under its fence; a failure only costs the next
     /// reader a miss.
     pub async fn store(&self, fence: Fence, entry: &Arc<CachedResponse>) {
-        self.local
-            .insert(fence.local_key, fence.epoch, fence.generation, Arc::clone(entry));
-        let Some(mut conn) = self.connection.get().cloned().filter(|_| self.breaker.allow()) else {
+        self.local.insert(
+            fence.local_key,
+            fence.epoch,
+            fence.generation,
+            Arc::clone(entry),
+        );
+        let Some(mut conn) = self
+            .connection
+            .get()
+            .cloned()
+            .filter(|_| self.breaker.allow())
+        else {
             return;
         };
         let mut set = redis::cmd("SET");

@@ -3,8 +3,7 @@
 mod queries;
 
 use axum::{
-    extract::{Path, RawQuery, State},
-    http::HeaderMap,
+    extract::{Path, Request, State},
     response::Response,
     routing::get,
     Router,
@@ -47,22 +46,19 @@ pub fn router() -> Router<AppState> {
         (status = 503, description = "Database unavailable (cache miss)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let query = FeedQuery::parse_public(raw.as_deref())?;
+pub async fn list(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    // The request itself rather than extractors that copy its query and headers.
+    let query = FeedQuery::parse_public(request.uri().query())?;
     let scope = Scope::of_feed(&query);
-    let request = request_key(&query);
+    let request_key = request_key(&query);
     let pool = state.db.clone();
     let served = state
         .read_through
-        .serve(&scope, &request, move || async move {
+        .serve(&scope, &request_key, move || async move {
             queries::feed_page(&pool, &query).await
         })
         .await?;
-    Ok(respond(&headers, &served.entry, served.status))
+    Ok(respond(request.headers(), &served.entry, served.status))
 }
 
 /// One published video.
@@ -85,7 +81,7 @@ pub async fn list(
 pub async fn detail(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
     // A malformed id names no video: 404, like an unknown one.
     let id = Uuid::try_parse(&raw_id).map_err(|_| not_found())?;
@@ -96,7 +92,7 @@ pub async fn detail(
             queries::video(&pool, id).await?.ok_or_else(not_found)
         })
         .await?;
-    Ok(respond(&headers, &served.entry, served.status))
+    Ok(respond(request.headers(), &served.entry, served.status))
 }
 
 fn not_found() -> ApiError {
