@@ -16,9 +16,7 @@ use sqlx::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+use shared::testing::redis_url;
 
 fn prefix() -> String {
     format!("test:inv:{:016x}:", rand::rng().random::<u64>())
@@ -437,14 +435,14 @@ async fn the_running_service_follows_notifications_and_stops_on_shutdown(
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
-    let database = connect.get_database().unwrap().to_owned();
     let pool = PgPoolOptions::new().connect_with(connect).await.unwrap();
+    let database_url = shared::testing::database_url(&pool);
     let mut h = Harness::new(pool).await;
     let port = free_port();
     let config = Config::try_parse_from([
         "invalidator",
         "--database-url",
-        &format!("postgres://postgres@127.0.0.1:5432/{database}"),
+        &database_url,
         "--redis-url",
         &redis_url(),
         "--redis-key-prefix",
@@ -548,13 +546,13 @@ async fn the_outbox_is_polled_when_no_notification_comes(
     _: PgPoolOptions,
     connect: PgConnectOptions,
 ) {
-    let database = connect.get_database().unwrap().to_owned();
     let pool = PgPoolOptions::new().connect_with(connect).await.unwrap();
+    let database_url = shared::testing::database_url(&pool);
     let mut h = Harness::new(pool).await;
     let config = Config::try_parse_from([
         "invalidator",
         "--database-url",
-        &format!("postgres://postgres@127.0.0.1:5432/{database}"),
+        &database_url,
         "--redis-url",
         &redis_url(),
         "--redis-key-prefix",
