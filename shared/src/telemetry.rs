@@ -47,12 +47,27 @@ pub fn metrics_handle() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
                 .unwrap_or_else(|_| PrometheusBuilder::new());
-            match builder.install_recorder() {
+            let handle = match builder.install_recorder() {
                 Ok(handle) => handle,
                 // Another recorder is already global (only possible in tests
                 // that install their own): render from a private one.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            };
+            // The recorder keeps every histogram sample until upkeep drains
+            // them into buckets; without it memory grows with traffic between
+            // scrapes. A thread, not a task: it must outlive any one runtime
+            // (tests start several in one process).
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "could not start metrics upkeep; histograms drain only on scrape");
             }
+            handle
         })
         .clone()
 }

@@ -76,7 +76,6 @@ pub async fn build(config: &Config, hooks: Hooks) -> Result<App, StartError> {
     let db = shared::db::pool(&config.database, "read-api").map_err(StartError::Database)?;
 
     let tasks = CancellationToken::new();
-    tokio::spawn(metrics_upkeep(tasks.clone()));
     // An empty REDIS_URL is how an operator switches the cache off, too.
     let redis_url = config
         .redis_url
@@ -137,20 +136,6 @@ pub async fn build(config: &Config, hooks: Hooks) -> Result<App, StartError> {
         grace: config.http.shutdown_grace(),
         _tasks: tasks.drop_guard(),
     })
-}
-
-/// The Prometheus recorder keeps every histogram sample until upkeep drains
-/// them into its buckets; without this, memory would grow with traffic between
-/// scrapes.
-async fn metrics_upkeep(shutdown: CancellationToken) {
-    let handle = shared::telemetry::metrics_handle();
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticker.tick() => handle.run_upkeep(),
-        }
-    }
 }
 
 impl App {

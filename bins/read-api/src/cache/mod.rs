@@ -1,7 +1,9 @@
-//! The read API's side of the shared cache protocol (`shared::cache`): one
-//! script round trip per lookup, stores fenced by the generation that lookup
-//! returned, and every Redis call bounded by a short timeout behind a circuit
-//! breaker, so Redis trouble turns into `X-Cache: BYPASS`, never into delay.
+//! The read API's side of the shared cache protocol (`shared::cache`): at most
+//! one Redis round trip per lookup (the read script, or a shared `GET` of the
+//! generation when an in-process copy can answer), stores fenced by the
+//! generation read before the query, and every Redis call bounded by a short
+//! timeout behind a circuit breaker, so Redis trouble turns into
+//! `X-Cache: BYPASS`, never into delay.
 
 mod breaker;
 mod generation_reads;
@@ -18,7 +20,7 @@ use shared::cache::{CachedResponse, EpochWatch, KeySpace, ReadScript, Scope};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use breaker::Breaker;
+use breaker::Breaker;
 use generation_reads::GenerationReads;
 use local::LocalCache;
 
@@ -108,10 +110,6 @@ impl Cache {
             timeout: config.redis_timeout(),
             ttl_seconds: config.cache_ttl_seconds.max(1),
         })
-    }
-
-    pub fn keys(&self) -> &KeySpace {
-        &self.keys
     }
 
     /// Bounds a Redis call and reports its outcome to the breaker.
