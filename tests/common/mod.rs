@@ -467,3 +467,42 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+impl Env {
+    /// The write API with extra (or overriding) settings.
+    pub fn write_api_with(&self, extra: &[(&'static str, String)]) -> Proc {
+        let mut envs = self.envs();
+        envs.push(("ADMIN_TOKENS", ADMIN_TOKEN.into()));
+        envs.extend_from_slice(extra);
+        Proc::start("write-api", &["serve"], &envs)
+    }
+}
+
+/// Asserts the error discipline of both APIs on one response: never a 5xx,
+/// and every 4xx is problem+json whose `status` is the HTTP status. Returns
+/// the status and body (Null if not JSON).
+pub async fn assert_clean(what: &str, response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    assert!(
+        !status.is_server_error(),
+        "{what}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    if status.is_client_error() {
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{what}: {status} with content-type {content_type:?}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(body["status"], json!(status.as_u16()), "{what}: {body}");
+    }
+    (status, body)
+}
