@@ -186,9 +186,11 @@ pub async fn normalize_errors(request: Request, next: Next) -> Response {
     }
     let fresh = problem.into_response();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts
-        .headers
-        .extend(fresh.headers().iter().map(|(k, v)| (k.clone(), v.clone())));
+    // `insert`, not `extend`: `extend` appends, leaving the old
+    // `Content-Type` first.
+    for (name, value) in fresh.headers() {
+        parts.headers.insert(name.clone(), value.clone());
+    }
     let (_, body) = fresh.into_parts();
     Response::from_parts(parts, Body::new(body))
 }

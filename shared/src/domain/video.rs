@@ -38,7 +38,6 @@ pub struct Video {
     pub duration_seconds: Option<i32>,
     pub tags: Vec<String>,
     pub view_count: i64,
-    #[sqlx(try_from = "String")]
     pub status: Status,
     pub published_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -46,10 +45,21 @@ pub struct Video {
     pub version: i64,
 }
 
-impl TryFrom<String> for Status {
-    type Error = String;
+// Stored as text (the table's check constraint allows only these two), so
+// queries decode a row straight into `Video` with `status as "status: Status"`.
+impl sqlx::Type<sqlx::Postgres> for Status {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
 
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Status {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        Ok(Self::parse(text)?)
     }
 }

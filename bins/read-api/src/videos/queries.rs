@@ -6,39 +6,21 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use shared::domain::Video;
 use shared::feed::{CursorPosition, FeedQuery, Position, Sort};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// A video as the API shows it (the fields of `shared::domain::Video`, in its
-/// order); serialized straight from the row.
-#[derive(Debug, Serialize)]
-pub struct VideoRow {
-    id: Uuid,
-    title: String,
-    description: String,
-    video_url: String,
-    thumbnail_url: Option<String>,
-    duration_seconds: Option<i32>,
-    tags: Vec<String>,
-    view_count: i64,
-    status: String,
-    published_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    version: i64,
-}
-
 /// `select <every column> from videos ` followed by the rest of a query.
 macro_rules! select_videos {
     ($rest:tt $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
-            VideoRow,
+            Video,
             "select id, title, description, video_url, thumbnail_url, duration_seconds, \
-             tags, view_count, status, published_at, created_at, updated_at, version \
+             tags, view_count, status as \"status: shared::domain::Status\", published_at, \
+             created_at, updated_at, version \
              from videos " + $rest
             $(, $arg)*
         )

@@ -18,7 +18,7 @@ use shared::{
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{location, VideoRow};
+use super::location;
 use crate::{
     body::{canonical_hash, JsonBody},
     error::ApiError,
@@ -82,13 +82,13 @@ pub async fn create(
 async fn insert_one(conn: &mut PgConnection, id: Uuid, v: VideoFields) -> Result<Video, ApiError> {
     // A published video without a date is dated by the transaction, like created_at.
     sqlx::query_as!(
-        VideoRow,
+        Video,
         r#"insert into videos (id, title, description, video_url, thumbnail_url, duration_seconds,
                                tags, view_count, status, published_at)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
                    coalesce($10::timestamptz, case when $9::text = 'published' then now() end))
            returning id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                     view_count, status, published_at, created_at, updated_at, version"#,
+                     view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version"#,
         id,
         v.title,
         v.description,
@@ -101,8 +101,8 @@ async fn insert_one(conn: &mut PgConnection, id: Uuid, v: VideoFields) -> Result
         v.published_at,
     )
     .fetch_one(conn)
-    .await?
-    .try_into()
+    .await
+    .map_err(ApiError::from)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -156,7 +156,7 @@ pub async fn create_batch(
         .collect();
     // One statement, so one transaction and one run of the statement trigger.
     let rows = sqlx::query_as!(
-        VideoRow,
+        Video,
         r#"insert into videos (id, title, description, video_url, thumbnail_url, duration_seconds,
                                tags, view_count, status, published_at)
            select id, title, description, video_url, thumbnail_url, duration_seconds,
@@ -167,14 +167,13 @@ pub async fn create_batch(
                duration_seconds integer, tags text[], view_count bigint, status text,
                published_at timestamptz)
            returning id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                     view_count, status, published_at, created_at, updated_at, version"#,
+                     view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version"#,
         Value::Array(records),
     )
     .fetch_all(&pool)
     .await?;
     let mut by_id: HashMap<Uuid, Video> = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let video = Video::try_from(row)?;
+    for video in rows {
         by_id.insert(video.id, video);
     }
     // RETURNING promises no order; answer in the request's.

@@ -13,7 +13,7 @@ use shared::{
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{parse_id, with_etag, writable_fields, VideoRow};
+use super::{parse_id, with_etag, writable_fields};
 use crate::{
     body::MergePatchBody,
     error::ApiError,
@@ -46,10 +46,10 @@ pub async fn get_video(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let row = sqlx::query_as!(
-        VideoRow,
-        "select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                view_count, status, published_at, created_at, updated_at, version
-         from videos where id = $1",
+        Video,
+        r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
+         from videos where id = $1"#,
         id
     )
     .fetch_optional(&pool)
@@ -62,23 +62,22 @@ pub async fn get_video(
         )
             .into_response());
     }
-    Ok(with_etag(row.try_into()?))
+    Ok(with_etag(row))
 }
 
 /// Locks the video's row until the transaction ends, so a concurrent change
 /// cannot slip between the `If-Match` check and the write.
 async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Video, ApiError> {
     sqlx::query_as!(
-        VideoRow,
-        "select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                view_count, status, published_at, created_at, updated_at, version
-         from videos where id = $1 for update",
+        Video,
+        r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
+         from videos where id = $1 for update"#,
         id
     )
     .fetch_optional(conn)
     .await?
-    .ok_or_else(ApiError::video_not_found)?
-    .try_into()
+    .ok_or_else(ApiError::video_not_found)
 }
 
 /// Changes a video with a JSON merge patch (RFC 7396).
@@ -124,14 +123,14 @@ pub async fn patch_video(
         return Ok(with_etag(current));
     }
     let row = sqlx::query_as!(
-        VideoRow,
+        Video,
         r#"update videos
            set title = $2, description = $3, video_url = $4, thumbnail_url = $5,
                duration_seconds = $6, tags = $7, view_count = $8, status = $9,
                published_at = coalesce($10::timestamptz, case when $9::text = 'published' then now() end)
            where id = $1
            returning id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                     view_count, status, published_at, created_at, updated_at, version"#,
+                     view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version"#,
         id,
         v.title,
         v.description,
@@ -146,7 +145,7 @@ pub async fn patch_video(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(with_etag(row.try_into()?))
+    Ok(with_etag(row))
 }
 
 /// Deletes a video.

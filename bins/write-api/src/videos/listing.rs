@@ -15,7 +15,6 @@ use shared::{
 };
 use sqlx::PgPool;
 
-use super::VideoRow;
 use crate::error::ApiError;
 
 /// Lists videos, drafts included.
@@ -71,9 +70,9 @@ pub async fn list(
     let rows = match query.sort {
         Sort::Newest => {
             sqlx::query_as!(
-                VideoRow,
+                Video,
                 r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status, published_at, created_at, updated_at, version
+                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
                    from videos
                    where ($1::text is null or status = $1)
                      and ($2::text is null or tags @> array[$2::text])
@@ -94,9 +93,9 @@ pub async fn list(
         }
         Sort::Popular => {
             sqlx::query_as!(
-                VideoRow,
+                Video,
                 r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status, published_at, created_at, updated_at, version
+                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
                    from videos
                    where ($1::text is null or status = $1)
                      and ($2::text is null or tags @> array[$2::text])
@@ -117,12 +116,8 @@ pub async fn list(
             .await?
         }
     };
-    let videos = rows
-        .into_iter()
-        .map(Video::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
     let popular = query.sort == Sort::Popular;
-    let page = query.page_of(total, videos, |v| CursorPosition {
+    let page = query.page_of(total, rows, |v| CursorPosition {
         view_count: if popular { v.view_count } else { 0 },
         published_at: v.published_at,
         id: v.id,

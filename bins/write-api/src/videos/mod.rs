@@ -12,8 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use chrono::{DateTime, Utc};
-use shared::domain::{Status, Video, VideoFields};
+use shared::domain::{Video, VideoFields};
 use sqlx::PgPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -33,49 +32,6 @@ pub fn router() -> OpenApiRouter<PgPool> {
         ))
         .layer(DefaultBodyLimit::max(body::LIMIT))
         .merge(batch)
-}
-
-/// A `videos` row as the queries return it (`status` is text in the table).
-struct VideoRow {
-    id: Uuid,
-    title: String,
-    description: String,
-    video_url: String,
-    thumbnail_url: Option<String>,
-    duration_seconds: Option<i32>,
-    tags: Vec<String>,
-    view_count: i64,
-    status: String,
-    published_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    version: i64,
-}
-
-impl TryFrom<VideoRow> for Video {
-    type Error = ApiError;
-
-    fn try_from(row: VideoRow) -> Result<Self, ApiError> {
-        // The table's check constraint makes another status impossible.
-        let status = Status::parse(&row.status).map_err(|_| {
-            ApiError::Internal(format!("video {} has status {:?}", row.id, row.status))
-        })?;
-        Ok(Self {
-            id: row.id,
-            title: row.title,
-            description: row.description,
-            video_url: row.video_url,
-            thumbnail_url: row.thumbnail_url,
-            duration_seconds: row.duration_seconds,
-            tags: row.tags,
-            view_count: row.view_count,
-            status,
-            published_at: row.published_at,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            version: row.version,
-        })
-    }
 }
 
 fn writable_fields(video: &Video) -> VideoFields {
