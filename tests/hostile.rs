@@ -447,12 +447,13 @@ async fn named_hostile_inputs_are_answered_cleanly(
             );
         }
     }
-    // A malformed id is an unknown id. (One that is not even UTF-8 is
-    // refused by the path extractor, a 400 problem: see the named list above.)
+    // A malformed id is an unknown id, even one that is not UTF-8 once decoded.
     for path in [
         "/v1/videos/not-a-uuid",
         "/v1/videos/%00",
         "/v1/videos/%E2%80%AE",
+        "/v1/videos/%ff",
+        "/v1/videos/%zz",
     ] {
         for url in [stack.read.url(path), stack.write.url(path)] {
             let response = stack

@@ -273,6 +273,8 @@ async fn detail_shows_the_published_video(pool: PgPool) {
         .await
         .assert_problem(404);
     app.get("/v1/videos/not-a-uuid").await.assert_problem(404);
+    // Not even UTF-8 once decoded.
+    app.get("/v1/videos/%ff").await.assert_problem(404);
     app.get("/v1/nothing-here").await.assert_problem(404);
     app.stop().await;
 }

@@ -3,7 +3,7 @@
 mod queries;
 
 use axum::{
-    extract::{Path, Request, State},
+    extract::{rejection::PathRejection, Path, Request, State},
     response::Response,
     routing::get,
     Router,
@@ -80,11 +80,14 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Result<Res
 )]
 pub async fn detail(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    // A malformed id names no video: 404, like an unknown one.
-    let id = Uuid::try_parse(&raw_id).map_err(|_| not_found())?;
+    // A malformed id (not a UUID, or not even UTF-8) names no video: 404, like an unknown one.
+    let id = raw_id
+        .ok()
+        .and_then(|Path(raw)| Uuid::try_parse(&raw).ok())
+        .ok_or_else(not_found)?;
     let pool = state.db.clone();
     let served = state
         .read_through

@@ -1,7 +1,7 @@
 //! `GET`, `PATCH` and `DELETE /v1/videos/{id}`.
 
 use axum::{
-    extract::{Path, State},
+    extract::{rejection::PathRejection, Path, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -41,10 +41,10 @@ use crate::{
 )]
 pub async fn get_video(
     State(pool): State<PgPool>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(id)?;
     let row = sqlx::query_as!(
         Video,
         r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
@@ -107,11 +107,11 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Video, ApiError> {
 )]
 pub async fn patch_video(
     State(pool): State<PgPool>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     MergePatchBody(body): MergePatchBody,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(id)?;
     let patch = VideoPatch::parse(&body, Utc::now()).map_err(ApiError::Validation)?;
     let mut tx = pool.begin().await?;
     let current = lock(&mut tx, id).await?;
@@ -168,10 +168,10 @@ pub async fn patch_video(
 )]
 pub async fn delete_video(
     State(pool): State<PgPool>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(id)?;
     let mut tx = pool.begin().await?;
     let current = lock(&mut tx, id).await?;
     check_if_match(&headers, current.version)?;

@@ -7,7 +7,7 @@ mod item;
 mod listing;
 
 use axum::{
-    extract::DefaultBodyLimit,
+    extract::{rejection::PathRejection, DefaultBodyLimit, Path},
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
     Json,
@@ -54,8 +54,11 @@ fn location(id: Uuid) -> String {
 }
 
 /// A malformed id names no video: 404, like an unknown one.
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::video_not_found())
+/// A malformed id (not a UUID, or not even UTF-8) names no video: 404, like an unknown one.
+fn parse_id(raw: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiError> {
+    raw.ok()
+        .and_then(|Path(raw)| Uuid::try_parse(&raw).ok())
+        .ok_or_else(ApiError::video_not_found)
 }
 
 /// A video with its `ETag`.
