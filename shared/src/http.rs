@@ -2,7 +2,7 @@
 //! problem+json errors, a request timeout, the operational endpoints and a
 //! graceful, bounded shutdown.
 
-use std::{future::IntoFuture, time::Duration};
+use std::time::Duration;
 
 use axum::{
     extract::{MatchedPath, Request},
@@ -11,6 +11,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
+};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    service::TowerToHyperService,
 };
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -176,23 +181,59 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
+/// How long a client may take to send a request's headers. Past it the
+/// connection is closed: a client that never finishes its headers (slowloris)
+/// must not hold a connection and a task forever. `REQUEST_TIMEOUT_MS` takes
+/// over once the headers are in.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves until the token is cancelled, then stops accepting, lets in-flight
 /// requests finish for at most `grace`, and returns.
+///
+/// An accept loop of our own rather than `axum::serve`, which gives hyper no
+/// timer and so no header read timeout.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connections = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Responses are written whole; Nagle would only delay their last segment.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
     tokio::select! {
-        result = server => result,
-        () = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => {
+        () = connections.shutdown() => Ok(()),
+        () = tokio::time::sleep(grace) => {
             tracing::warn!(?grace, "in-flight requests still running after the grace period; exiting");
             Ok(())
         }
