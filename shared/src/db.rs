@@ -66,6 +66,24 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether an error means the connection it ran on had been closed under it
+/// (its backend terminated, or the socket reset) while Postgres itself may be
+/// fine: the next connection from the pool is worth trying at once.
+pub fn is_stale_connection(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+        ),
+        // 57P01 admin shutdown (pg_terminate_backend), 57P02 crash shutdown.
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02")),
+        _ => false,
+    }
+}
+
 /// Whether an error is a unique-constraint violation (SQLSTATE 23505).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))

@@ -13,6 +13,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// A pooled connection that was closed under us; another one may work now.
+    pub(crate) fn is_stale_connection(&self) -> bool {
+        matches!(self, Self::Postgres(e) if shared::db::is_stale_connection(e))
+    }
+
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
     /// Counts the error against the dependency that failed.
     pub(crate) fn record(&self) {
         match self {

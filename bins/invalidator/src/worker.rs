@@ -198,6 +198,11 @@ impl Invalidator {
     pub async fn run(mut self, wake: Arc<Notify>, timing: Timing) {
         let shutdown = self.shutdown.clone();
         let mut delays = retry::backoff(timing.retry_max_delay);
+        // Each dead connection left in the pool (after its backend was
+        // terminated) fails one batch; that many retries go at once.
+        let quick_retries = self.pool.options().get_max_connections() + 1;
+        let mut quick_retries_left = quick_retries;
+        let mut postgres_failed = false;
         let mut due = Some(Instant::now());
         let mut last_run = Instant::now();
         let mut epoch_tick = tokio::time::interval(timing.epoch_interval);
@@ -212,9 +217,18 @@ impl Invalidator {
                         }
                         due = None;
                         delays = retry::backoff(timing.retry_max_delay);
+                        quick_retries_left = quick_retries;
+                        postgres_failed = false;
+                    }
+                    Err(e) if e.is_stale_connection() && quick_retries_left > 0 => {
+                        e.record();
+                        quick_retries_left -= 1;
+                        tracing::debug!(error = %e, "a pooled connection was closed; retrying at once");
+                        due = Some(Instant::now());
                     }
                     Err(e) => {
                         e.record();
+                        postgres_failed = e.is_postgres();
                         let delay = delays.next().unwrap_or(timing.retry_max_delay);
                         tracing::warn!(error = %e, ?delay, "invalidation failed; retrying the same batch");
                         due = Some(Instant::now() + delay);
@@ -228,8 +242,13 @@ impl Invalidator {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                // While backing off, notifications wait (the permit is kept).
-                () = wake.notified(), if due.is_none() => due = Some(Instant::now()),
+                // While backing off, notifications wait (the permit is kept),
+                // except after a Postgres failure: a notification proves
+                // Postgres answers again, so the backoff is cut short.
+                () = wake.notified(), if due.is_none() || postgres_failed => {
+                    due = Some(Instant::now());
+                    postgres_failed = false;
+                }
                 () = tokio::time::sleep_until(next.into()) => due = Some(Instant::now()),
                 _ = epoch_tick.tick() => {
                     if let Err(e) = self.sync_epoch().await {
