@@ -149,7 +149,9 @@ impl ConnectionLike for RedisConn {
 impl RedisConn {
     /// Gives every scope a fresh generation. One pipelined round trip on a
     /// single server; in a cluster a pipeline may not cross slots, so each
-    /// scope's `SET` goes on its own, all at once.
+    /// scope's `SET` goes on its own, all at once, and every one is carried
+    /// through even if another fails: a stopped master must not keep the
+    /// scopes of the healthy ones from being purged.
     pub async fn purge(
         &mut self,
         keys: &KeySpace,
@@ -162,7 +164,11 @@ impl RedisConn {
                     let mut conn = conn.clone();
                     async move { purge(&mut conn, keys, [scope]).await }
                 });
-                futures::future::try_join_all(sets).await.map(drop)
+                futures::future::join_all(sets)
+                    .await
+                    .into_iter()
+                    .collect::<RedisResult<Vec<()>>>()
+                    .map(drop)
             }
         }
     }
