@@ -294,3 +294,75 @@ mod tests {
         );
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod cluster_tests {
+    use super::*;
+    use crate::{cache::EpochWatch, testing::PrivateRedisCluster};
+
+    #[tokio::test]
+    async fn every_master_is_watched_and_a_stopped_one_blinds_nothing() {
+        let mut cluster = PrivateRedisCluster::start().await.unwrap();
+        let timeout = Duration::from_millis(200);
+        let target = RedisTarget::open(&cluster.url(), timeout, timeout).unwrap();
+        assert!(target.is_cluster());
+        let mut conn = target
+            .connect(ConnectionManagerConfig::new())
+            .await
+            .unwrap();
+        let keys = KeySpace::new("t:").unwrap();
+        assert_eq!(
+            conn.run_ids().await.unwrap().len(),
+            PrivateRedisCluster::MASTERS
+        );
+        let mut watch = EpochWatch::default();
+        let epoch = watch.sync_all(&mut conn, &keys).await.unwrap();
+        assert_eq!(watch.sync_all(&mut conn, &keys).await.unwrap(), epoch);
+
+        // Scopes on every master purge in one call.
+        let scopes: Vec<Scope> = (0..20).map(|i| Scope::Tag(format!("t{i}"))).collect();
+        conn.purge(&keys, &scopes).await.unwrap();
+
+        let epoch_master = cluster.master_of(&keys.epoch()).await.unwrap();
+        let victim = (epoch_master + 1) % PrivateRedisCluster::MASTERS;
+        cluster.stop(victim).await.unwrap();
+        // The others still answer: the epoch stays, nothing is replaced.
+        let kept = crate::testing::wait_until(Duration::from_secs(10), || {
+            let (mut conn, mut watch, keys) = (
+                conn.clone(),
+                EpochWatch::with_run_id(watch.run_id().map(str::to_owned)),
+                keys.clone(),
+            );
+            let epoch = epoch.clone();
+            async move {
+                watch
+                    .sync_all(&mut conn, &keys)
+                    .await
+                    .is_ok_and(|e| e == epoch)
+            }
+        })
+        .await;
+        assert!(kept, "a stopped master must not replace or hide the epoch");
+
+        cluster.restart(victim).await.unwrap();
+        let replaced = crate::testing::wait_until(Duration::from_secs(10), || {
+            let (mut conn, mut watch, keys) = (
+                conn.clone(),
+                EpochWatch::with_run_id(watch.run_id().map(str::to_owned)),
+                keys.clone(),
+            );
+            let epoch = epoch.clone();
+            async move {
+                watch
+                    .sync_all(&mut conn, &keys)
+                    .await
+                    .is_ok_and(|e| e != epoch)
+            }
+        })
+        .await;
+        assert!(
+            replaced,
+            "a master back under a new run_id replaces the epoch"
+        );
+    }
+}
