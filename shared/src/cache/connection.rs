@@ -344,6 +344,34 @@ mod cluster_tests {
         .await;
         assert!(kept, "a stopped master must not replace or hide the epoch");
 
+        // A node that lacks the read script (restarted, flushed) still serves
+        // reads while another master is down (SCRIPT LOAD would go to all).
+        let healthy = epoch_master;
+        let mut node = redis::Client::open(cluster.urls()[healthy].as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut node)
+            .await
+            .unwrap();
+        let mut on_healthy = None;
+        for scope in &scopes {
+            if cluster.master_of(&keys.generation(scope)).await.unwrap() == healthy {
+                on_healthy = Some(scope.clone());
+                break;
+            }
+        }
+        let scope = on_healthy.unwrap();
+        let script = crate::cache::ReadScript::default();
+        let (generation, entry) = script
+            .run(&mut conn, &keys, &scope, &epoch, "r")
+            .await
+            .unwrap();
+        assert!(entry.is_none() && !generation.is_empty());
+
         cluster.restart(victim).await.unwrap();
         let replaced = crate::testing::wait_until(Duration::from_secs(10), || {
             let (mut conn, mut watch, keys) = (

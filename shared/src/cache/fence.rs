@@ -47,15 +47,29 @@ impl ReadScript {
         epoch: &str,
         request: &str,
     ) -> RedisResult<(String, Option<bytes::Bytes>)> {
-        let (generation, entry): (String, Option<Vec<u8>>) = self
-            .0
-            .key(keys.generation(scope))
-            .arg(keys.entry_prefix(scope, epoch))
-            .arg(request)
-            .arg(new_token())
-            .arg(GENERATION_TTL_SECONDS)
-            .invoke_async(conn)
-            .await?;
+        // EVALSHA, and EVAL of the source if the node lacks the script, rather
+        // than `Script::invoke_async`, whose fallback (SCRIPT LOAD, then
+        // EVALSHA again) is a command for every node of a cluster: EVAL goes
+        // to the key's node only and caches the script there, in one trip.
+        let call = |command: &str, script: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(script)
+                .arg(1)
+                .arg(keys.generation(scope))
+                .arg(keys.entry_prefix(scope, epoch))
+                .arg(request)
+                .arg(new_token())
+                .arg(GENERATION_TTL_SECONDS);
+            cmd
+        };
+        let reply: RedisResult<(String, Option<Vec<u8>>)> =
+            call("EVALSHA", self.0.get_hash()).query_async(conn).await;
+        let (generation, entry) = match reply {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                call("EVAL", READ_LUA).query_async(conn).await?
+            }
+            other => other?,
+        };
         Ok((generation, entry.map(bytes::Bytes::from)))
     }
 }
