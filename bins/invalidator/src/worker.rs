@@ -34,7 +34,7 @@ pub struct Invalidator {
 }
 
 /// How many batches past a failed one are purged ahead before the retry.
-const PURGE_AHEAD_BATCHES: usize = 10;
+const PURGE_AHEAD_BATCHES: usize = 3;
 
 impl Invalidator {
     pub fn new(pool: PgPool, cache: Cache, name: impl Into<String>, batch_size: i64) -> Self {
