@@ -344,6 +344,28 @@ mod cluster_tests {
         .await;
         assert!(kept, "a stopped master must not replace or hide the epoch");
 
+        // A purge with a master down fails, but purges every other master's scopes.
+        let mut healthy_scopes = Vec::new();
+        for scope in &scopes {
+            if cluster.master_of(&keys.generation(scope)).await.unwrap() != victim {
+                let generation: Option<String> = redis::cmd("GET")
+                    .arg(keys.generation(scope))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                healthy_scopes.push((scope.clone(), generation.unwrap()));
+            }
+        }
+        assert!(conn.purge(&keys, &scopes).await.is_err());
+        for (scope, before) in &healthy_scopes {
+            let after: Option<String> = redis::cmd("GET")
+                .arg(keys.generation(scope))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            assert_ne!(after.as_ref(), Some(before), "{scope} not purged");
+        }
+
         // A node that lacks the read script (restarted, flushed) still serves
         // reads while another master is down (SCRIPT LOAD would go to all).
         let healthy = epoch_master;
