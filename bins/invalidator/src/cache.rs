@@ -3,21 +3,19 @@
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use redis::{
-    aio::{ConnectionManager, ConnectionManagerConfig},
-    RedisResult,
-};
-use shared::cache::{self, EpochWatch, KeySpace, Scope};
+use redis::{aio::ConnectionManagerConfig, RedisResult};
+use shared::cache::{self, EpochWatch, KeySpace, RedisConn, RedisTarget, Scope};
 use tokio::sync::Mutex;
 
 /// A Redis connection, created on first use so that the process starts (and
 /// reports not ready) while Redis is down; afterwards the connection manager
-/// reconnects by itself. Cheap to clone; clones share the connection.
+/// reconnects by itself. A server or a cluster (`shared::cache::RedisTarget`).
+/// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Cache {
-    client: redis::Client,
+    target: RedisTarget,
     config: ConnectionManagerConfig,
-    conn: Arc<Mutex<Option<ConnectionManager>>>,
+    conn: Arc<Mutex<Option<RedisConn>>>,
     keys: KeySpace,
     prefix: String,
 }
@@ -26,7 +24,7 @@ impl Cache {
     /// `timeout` bounds every connect and every command.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, crate::Error> {
         let keys = KeySpace::new(prefix).map_err(crate::Error::Config)?;
-        let client = redis::Client::open(url)?;
+        let target = RedisTarget::open(url, timeout, timeout)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(timeout)
             .set_response_timeout(timeout)
@@ -35,7 +33,7 @@ impl Cache {
             .set_number_of_retries(1)
             .set_max_delay(200);
         Ok(Self {
-            client,
+            target,
             config,
             conn: Arc::new(Mutex::new(None)),
             keys,
@@ -47,13 +45,12 @@ impl Cache {
         &self.keys
     }
 
-    async fn conn(&self) -> RedisResult<ConnectionManager> {
+    async fn conn(&self) -> RedisResult<RedisConn> {
         let mut slot = self.conn.lock().await;
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
         }
-        let conn =
-            ConnectionManager::new_with_config(self.client.clone(), self.config.clone()).await?;
+        let conn = self.target.connect(self.config.clone()).await?;
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -64,12 +61,13 @@ impl Cache {
             .await
     }
 
-    /// Gives every scope a fresh generation, in one pipelined round trip.
+    /// Gives every scope a fresh generation, in one pipelined round trip (in a
+    /// cluster: one concurrent `SET` per scope).
     pub async fn purge(&self, scopes: &BTreeSet<Scope>) -> RedisResult<()> {
         if scopes.is_empty() {
             return Ok(());
         }
-        cache::purge(&mut self.conn().await?, &self.keys, scopes).await
+        self.conn().await?.purge(&self.keys, scopes).await
     }
 
     /// Orphans every entry at once.
@@ -83,7 +81,7 @@ impl Cache {
 
     pub async fn sync_epoch(&self, watch: &mut EpochWatch) -> RedisResult<()> {
         watch
-            .sync(&mut self.conn().await?, &self.keys)
+            .sync_all(&mut self.conn().await?, &self.keys)
             .await
             .map(drop)
     }

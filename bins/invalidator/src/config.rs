@@ -21,7 +21,9 @@ pub struct Config {
     #[command(flatten)]
     pub cache_keys: CacheKeyArgs,
 
-    /// Redis URL; the database number (`redis://host:6379/1`) is honoured.
+    /// Redis URL; the database number (`redis://host:6379/1`) is honoured. A
+    /// comma-separated list of node URLs (`redis://a:7000,redis://b:7000`; one
+    /// seed: end it with a comma) selects Redis Cluster.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: String,
 

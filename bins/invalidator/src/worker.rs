@@ -29,7 +29,12 @@ pub struct Invalidator {
     seen_seq: Option<i64>,
     /// The high-water mark last written to Redis, to skip rewriting it.
     mark_written: Option<i64>,
+    /// The last seq of a batch whose purge just failed.
+    failed_through: Option<i64>,
 }
+
+/// How many batches past a failed one are purged ahead before the retry.
+const PURGE_AHEAD_BATCHES: usize = 3;
 
 impl Invalidator {
     pub fn new(pool: PgPool, cache: Cache, name: impl Into<String>, batch_size: i64) -> Self {
@@ -42,6 +47,7 @@ impl Invalidator {
             epoch: None,
             seen_seq: None,
             mark_written: None,
+            failed_through: None,
         }
     }
 
@@ -62,7 +68,12 @@ impl Invalidator {
             match self.process_batch().await {
                 Ok(0) => break Ok(total),
                 Ok(n) => total += n,
-                Err(e) => break Err(e),
+                Err(e) => {
+                    if let Some(from) = self.failed_through.take() {
+                        self.purge_ahead(from).await;
+                    }
+                    break Err(e);
+                }
             }
             if self.shutdown.is_cancelled() {
                 break Ok(total);
@@ -108,7 +119,10 @@ impl Invalidator {
             }
         }
         let scopes = affected_scopes(&events);
-        self.cache.purge(&scopes).await?;
+        if let Err(e) = self.cache.purge(&scopes).await {
+            self.failed_through = Some(last);
+            return Err(e.into());
+        }
         if malformed {
             // What it affected is unknown: everything is the safe answer.
             self.cache.replace_epoch().await?;
@@ -128,6 +142,29 @@ impl Invalidator {
             "purged"
         );
         Ok(count)
+    }
+
+    /// After a failed purge (say one Redis Cluster master is down), purges
+    /// what the next events affect anyway, so that scopes on the healthy
+    /// nodes stay fresh while the failed batch waits for its retry. The
+    /// checkpoint does not move: the retry starts again at the failed batch,
+    /// and purging a scope early is harmless (it only replaces a token).
+    async fn purge_ahead(&self, mut from: i64) {
+        for _ in 0..PURGE_AHEAD_BATCHES {
+            let Ok(rows) = outbox::after(&self.pool, from, self.batch_size).await else {
+                return;
+            };
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                return;
+            };
+            let events: Vec<ChangeEvent> =
+                rows.into_iter().filter_map(|r| r.decode().ok()).collect();
+            // The failed node most likely still fails; the retry covers it.
+            if let Err(error) = self.cache.purge(&affected_scopes(&events)).await {
+                tracing::debug!(%error, "purging ahead: some scopes failed");
+            }
+            from = last;
+        }
     }
 
     /// On first use, seeds the epoch watch from the checkpoint (replacing the

@@ -13,7 +13,9 @@ pub struct Config {
     pub listen_addr: String,
 
     /// Redis URL (`redis://host:6379/1` selects database 1). Without it the
-    /// API serves every request from Postgres (`X-Cache: BYPASS`).
+    /// API serves every request from Postgres (`X-Cache: BYPASS`). A
+    /// comma-separated list of node URLs (`redis://a:7000,redis://b:7000`; one
+    /// seed: end it with a comma) selects Redis Cluster.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 

@@ -1,7 +1,12 @@
+use std::collections::BTreeMap;
+
 use rand::Rng;
 use redis::{aio::ConnectionLike, RedisResult};
 
-use super::keys::{KeySpace, Scope};
+use super::{
+    connection::RedisConn,
+    keys::{KeySpace, Scope},
+};
 
 /// Generation keys expire so that scopes nobody reads stop costing memory.
 /// Losing one is always safe: the next reader adopts a fresh token.
@@ -42,15 +47,29 @@ impl ReadScript {
         epoch: &str,
         request: &str,
     ) -> RedisResult<(String, Option<bytes::Bytes>)> {
-        let (generation, entry): (String, Option<Vec<u8>>) = self
-            .0
-            .key(keys.generation(scope))
-            .arg(keys.entry_prefix(scope, epoch))
-            .arg(request)
-            .arg(new_token())
-            .arg(GENERATION_TTL_SECONDS)
-            .invoke_async(conn)
-            .await?;
+        // EVALSHA, and EVAL of the source if the node lacks the script, rather
+        // than `Script::invoke_async`, whose fallback (SCRIPT LOAD, then
+        // EVALSHA again) is a command for every node of a cluster: EVAL goes
+        // to the key's node only and caches the script there, in one trip.
+        let call = |command: &str, script: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(script)
+                .arg(1)
+                .arg(keys.generation(scope))
+                .arg(keys.entry_prefix(scope, epoch))
+                .arg(request)
+                .arg(new_token())
+                .arg(GENERATION_TTL_SECONDS);
+            cmd
+        };
+        let reply: RedisResult<(String, Option<Vec<u8>>)> =
+            call("EVALSHA", self.0.get_hash()).query_async(conn).await;
+        let (generation, entry) = match reply {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                call("EVAL", READ_LUA).query_async(conn).await?
+            }
+            other => other?,
+        };
         Ok((generation, entry.map(bytes::Bytes::from)))
     }
 }
@@ -78,6 +97,10 @@ pub async fn purge<C: ConnectionLike>(
 /// that loads an old snapshot.
 pub async fn redis_run_id<C: ConnectionLike>(conn: &mut C) -> RedisResult<String> {
     let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    parse_run_id(&info)
+}
+
+pub(super) fn parse_run_id(info: &str) -> RedisResult<String> {
     info.lines()
         .find_map(|l| l.strip_prefix("run_id:"))
         .map(|id| id.trim().to_owned())
@@ -112,27 +135,104 @@ impl EpochWatch {
     ) -> RedisResult<String> {
         let run_id = redis_run_id(conn).await?;
         let restarted = self.run_id.as_ref().is_some_and(|seen| *seen != run_id);
-        let fresh = new_token();
-        let epoch: String = if restarted {
-            tracing::warn!("Redis restarted since last seen; replacing the cache epoch");
-            redis::cmd("SET")
-                .arg(keys.epoch())
-                .arg(&fresh)
-                .query_async::<()>(conn)
-                .await?;
-            fresh
-        } else {
-            // SET NX GET: the existing epoch, or ours if there was none.
-            let previous: Option<String> = redis::cmd("SET")
-                .arg(keys.epoch())
-                .arg(&fresh)
-                .arg("NX")
-                .arg("GET")
-                .query_async(conn)
-                .await?;
-            previous.unwrap_or(fresh)
-        };
+        let epoch = settle_epoch(conn, keys, restarted).await?;
         self.run_id = Some(run_id);
         Ok(epoch)
+    }
+
+    /// [`Self::sync`] for a server or a cluster. In a cluster every master's
+    /// `run_id` is watched (any master restored from an old snapshot brings
+    /// back old generations on its slots); a master that does not answer keeps
+    /// its last known `run_id`, and when it comes back under a new one the
+    /// epoch is replaced. The remembered identity is `run_id` for one server,
+    /// `host:port=run_id,...` for a cluster.
+    pub async fn sync_all(&mut self, conn: &mut RedisConn, keys: &KeySpace) -> RedisResult<String> {
+        let current = conn.run_ids().await?;
+        let mut seen = self.run_id.as_deref().map(decode_ids).unwrap_or_default();
+        let restarted = current
+            .iter()
+            .any(|(node, id)| seen.get(node).is_some_and(|old| old != id));
+        let epoch = settle_epoch(conn, keys, restarted).await?;
+        if current.contains_key("") {
+            seen.clear();
+        } else {
+            seen.remove("");
+        }
+        seen.extend(current);
+        self.run_id = Some(encode_ids(&seen));
+        Ok(epoch)
+    }
+}
+
+fn encode_ids(ids: &BTreeMap<String, String>) -> String {
+    match ids.get("") {
+        Some(id) if ids.len() == 1 => id.clone(),
+        _ => ids
+            .iter()
+            .map(|(node, id)| format!("{node}={id}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn decode_ids(encoded: &str) -> BTreeMap<String, String> {
+    if !encoded.contains('=') {
+        return BTreeMap::from([(String::new(), encoded.to_owned())]);
+    }
+    encoded
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(node, id)| (node.to_owned(), id.to_owned()))
+        .collect()
+}
+
+/// The epoch to use: a fresh one after a restart, else the existing one (or
+/// ours if there was none).
+async fn settle_epoch<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &KeySpace,
+    restarted: bool,
+) -> RedisResult<String> {
+    let fresh = new_token();
+    if restarted {
+        tracing::warn!("Redis restarted since last seen; replacing the cache epoch");
+        redis::cmd("SET")
+            .arg(keys.epoch())
+            .arg(&fresh)
+            .query_async::<()>(conn)
+            .await?;
+        return Ok(fresh);
+    }
+    // SET NX GET: the existing epoch, or ours if there was none.
+    let previous: Option<String> = redis::cmd("SET")
+        .arg(keys.epoch())
+        .arg(&fresh)
+        .arg("NX")
+        .arg("GET")
+        .query_async(conn)
+        .await?;
+    Ok(previous.unwrap_or(fresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_round_trip() {
+        let single = BTreeMap::from([(String::new(), "abc".to_owned())]);
+        assert_eq!(
+            encode_ids(&single),
+            "abc",
+            "a single server keeps the plain run_id"
+        );
+        assert_eq!(decode_ids("abc"), single);
+        let cluster = BTreeMap::from([
+            ("127.0.0.1:7000".to_owned(), "a".to_owned()),
+            ("127.0.0.1:7001".to_owned(), "b".to_owned()),
+        ]);
+        let encoded = encode_ids(&cluster);
+        assert_eq!(encoded, "127.0.0.1:7000=a,127.0.0.1:7001=b");
+        assert_eq!(decode_ids(&encoded), cluster);
     }
 }

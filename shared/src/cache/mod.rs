@@ -35,10 +35,12 @@
 //! with their entries; every process watches Redis' `run_id` and, when it
 //! changes, replaces the epoch, which orphans every entry at once (guarantee 7).
 
+mod connection;
 mod entry;
 mod fence;
 mod keys;
 
+pub use connection::{hash_slot, RedisConn, RedisTarget, HASH_SLOTS};
 pub use entry::CachedResponse;
 pub use fence::{new_token, purge, redis_run_id, EpochWatch, ReadScript, GENERATION_TTL_SECONDS};
 pub use keys::{request_key, KeySpace, Scope, DETAIL_REQUEST};

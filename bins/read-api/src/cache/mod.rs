@@ -15,8 +15,11 @@ use std::{
     time::Duration,
 };
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use shared::cache::{CachedResponse, EpochWatch, KeySpace, ReadScript, Scope};
+use redis::aio::ConnectionManagerConfig;
+use shared::cache::{
+    hash_slot, CachedResponse, EpochWatch, KeySpace, ReadScript, RedisConn, RedisTarget, Scope,
+    HASH_SLOTS,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -62,27 +65,67 @@ pub struct Fence {
     generation: String,
 }
 
+/// One breaker for a single Redis; in a cluster one per hash slot, so that a
+/// stopped master turns only its own slots' scopes into BYPASS.
+enum Breakers {
+    One(Breaker),
+    PerSlot(Box<[Breaker]>),
+}
+
+impl Breakers {
+    fn new(config: &Config, cluster: bool) -> Self {
+        let breaker = || Breaker::new(config.redis_breaker_failures, config.redis_cooloff());
+        if cluster {
+            Self::PerSlot((0..HASH_SLOTS).map(|_| breaker()).collect())
+        } else {
+            Self::One(breaker())
+        }
+    }
+
+    /// The breaker guarding `key`'s node.
+    fn of(&self, key: &str) -> &Breaker {
+        match self {
+            Self::One(breaker) => breaker,
+            Self::PerSlot(slots) => {
+                // hash_slot is below HASH_SLOTS, the slice's length.
+                &slots[usize::from(hash_slot(key))]
+            }
+        }
+    }
+
+    /// The breaker the epoch refresh reports to: the whole server's. In a
+    /// cluster the refresh tolerates a stopped master and says nothing about
+    /// any one slot, so it reports to none.
+    fn whole(&self) -> Option<&Breaker> {
+        match self {
+            Self::One(breaker) => Some(breaker),
+            Self::PerSlot(_) => None,
+        }
+    }
+}
+
 pub struct Cache {
-    client: redis::Client,
+    target: RedisTarget,
     manager_config: ConnectionManagerConfig,
     connect_timeout: Duration,
-    /// Set once the first connection succeeds; the manager reconnects by itself
-    /// afterwards.
-    connection: OnceLock<ConnectionManager>,
+    /// Set once the first connection succeeds; the connection reconnects by
+    /// itself afterwards.
+    connection: OnceLock<RedisConn>,
     local: LocalCache,
     generation_reads: Arc<GenerationReads>,
     keys: KeySpace,
     script: ReadScript,
     epoch: watch::Receiver<Option<Arc<str>>>,
     epoch_tx: watch::Sender<Option<Arc<str>>>,
-    breaker: Breaker,
+    breakers: Breakers,
     timeout: Duration,
     ttl_seconds: u64,
 }
 
 impl Cache {
     pub fn new(config: &Config, url: &str) -> Result<Self, CacheSetupError> {
-        let client = redis::Client::open(url).map_err(CacheSetupError::Url)?;
+        let target = RedisTarget::open(url, config.redis_connect_timeout(), config.redis_timeout())
+            .map_err(CacheSetupError::Url)?;
         let keys =
             KeySpace::new(&config.cache_keys.redis_key_prefix).map_err(CacheSetupError::Prefix)?;
         let manager_config = ConnectionManagerConfig::new()
@@ -93,7 +136,8 @@ impl Cache {
             .set_max_delay(100);
         let (epoch_tx, epoch) = watch::channel(None);
         Ok(Self {
-            client,
+            breakers: Breakers::new(config, target.is_cluster()),
+            target,
             manager_config,
             connect_timeout: config.redis_connect_timeout(),
             connection: OnceLock::new(),
@@ -106,36 +150,41 @@ impl Cache {
             script: ReadScript::default(),
             epoch,
             epoch_tx,
-            breaker: Breaker::new(config.redis_breaker_failures, config.redis_cooloff()),
             timeout: config.redis_timeout(),
             ttl_seconds: config.cache_ttl_seconds.max(1),
         })
     }
 
-    /// Bounds a Redis call and reports its outcome to the breaker.
-    async fn call<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+    /// Bounds a Redis call on `key`'s node and reports its outcome to that
+    /// node's breaker.
+    async fn call<T>(
+        &self,
+        key: &str,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        let breaker = self.breakers.of(key);
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
-                self.breaker.record_success();
+                breaker.record_success();
                 Some(value)
             }
             Ok(Err(error)) => {
                 tracing::debug!(%error, "Redis call failed");
-                self.breaker.record_failure();
+                breaker.record_failure();
                 None
             }
             Err(_) => {
                 tracing::debug!("Redis call timed out");
-                self.breaker.record_failure();
+                breaker.record_failure();
                 None
             }
         }
     }
 
-    fn usable(&self) -> Option<(ConnectionManager, Arc<str>)> {
+    fn usable(&self, key: &str) -> Option<(RedisConn, Arc<str>)> {
         let epoch = self.epoch.borrow().clone()?;
         let conn = self.connection.get()?.clone();
-        self.breaker.allow().then_some((conn, epoch))
+        self.breakers.of(key).allow().then_some((conn, epoch))
     }
 
     /// At most one Redis round trip: a `GET` of the generation when this
@@ -144,10 +193,10 @@ impl Cache {
     /// otherwise the read script (generation and entry). Only a copy whose
     /// generation changed costs a second one.
     pub async fn lookup(self: &Arc<Self>, scope: &Scope, request: &str) -> Lookup {
-        let Some((mut conn, epoch)) = self.usable() else {
+        let generation_key = self.keys.generation(scope);
+        let Some((mut conn, epoch)) = self.usable(&generation_key) else {
             return Lookup::Bypass;
         };
-        let generation_key = self.keys.generation(scope);
         let local_key = format!("{generation_key} {request}");
         if let Some((held, copy)) = self.local.get(&local_key, &epoch) {
             let read = {
@@ -157,7 +206,7 @@ impl Cache {
                     async move {
                         let mut get = redis::cmd("GET");
                         get.arg(&key);
-                        this.call(get.query_async::<Option<String>>(&mut conn))
+                        this.call(&key, get.query_async::<Option<String>>(&mut conn))
                             .await
                     }
                 }
@@ -177,6 +226,7 @@ impl Cache {
         }
         let found = self
             .call(
+                &generation_key,
                 self.script
                     .run(&mut conn, &self.keys, scope, &epoch, request),
             )
@@ -213,7 +263,7 @@ impl Cache {
             .connection
             .get()
             .cloned()
-            .filter(|_| self.breaker.allow())
+            .filter(|_| self.breakers.of(&fence.entry_key).allow())
         else {
             return;
         };
@@ -222,7 +272,9 @@ impl Cache {
             .arg(entry.encode().as_ref())
             .arg("EX")
             .arg(self.ttl_seconds);
-        let _stored = self.call(set.query_async::<()>(&mut conn)).await;
+        let _stored = self
+            .call(&fence.entry_key, set.query_async::<()>(&mut conn))
+            .await;
     }
 
     /// For `/readyz`: a bounded PING (not through the breaker, so it reports
@@ -245,12 +297,11 @@ impl Cache {
         }
     }
 
-    async fn connect(&self) -> Option<ConnectionManager> {
+    async fn connect(&self) -> Option<RedisConn> {
         if let Some(conn) = self.connection.get() {
             return Some(conn.clone());
         }
-        let attempt =
-            ConnectionManager::new_with_config(self.client.clone(), self.manager_config.clone());
+        let attempt = self.target.connect(self.manager_config.clone());
         match tokio::time::timeout(self.connect_timeout.saturating_mul(2), attempt).await {
             Ok(Ok(conn)) => Some(self.connection.get_or_init(|| conn).clone()),
             Ok(Err(error)) => {
@@ -269,10 +320,13 @@ impl Cache {
     /// caching.
     pub async fn refresh_epoch(&self, watch: &mut EpochSync) {
         let synced = match self.connect().await {
-            // Two round trips (INFO, SET): a little more than one call's bound.
+            // Two round trips (INFO, SET): a little more than one call's
+            // bound; in a cluster four (CLUSTER SLOTS with a retry or two,
+            // INFO on every master at once, SET).
             Some(mut conn) => tokio::time::timeout(
-                self.timeout.saturating_mul(4),
-                watch.watch.sync(&mut conn, &self.keys),
+                self.timeout
+                    .saturating_mul(if self.target.is_cluster() { 8 } else { 4 }),
+                watch.watch.sync_all(&mut conn, &self.keys),
             )
             .await
             .map_err(|_| "timed out".to_owned())
@@ -285,7 +339,9 @@ impl Cache {
                     tracing::info!("Redis reachable again");
                 }
                 watch.failing = false;
-                self.breaker.record_success();
+                if let Some(breaker) = self.breakers.whole() {
+                    breaker.record_success();
+                }
                 self.epoch_tx.send_if_modified(|current| {
                     let changed = current.as_deref() != Some(epoch.as_str());
                     if changed {
@@ -299,7 +355,9 @@ impl Cache {
                     tracing::warn!(%error, "cannot refresh the cache epoch; keeping the last one");
                 }
                 watch.failing = true;
-                self.breaker.record_failure();
+                if let Some(breaker) = self.breakers.whole() {
+                    breaker.record_failure();
+                }
             }
         }
     }
