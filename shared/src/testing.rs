@@ -80,13 +80,21 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerErr
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
-    // Binding port 0 cannot fail on a machine that has a loopback interface;
-    // if it somehow does, a fixed high port makes the server start fail with
-    // a clear "address in use" rather than this helper panicking.
-    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(59_999)
+    // Below Linux' ephemeral range (32768-60999): a server stopped and
+    // restarted on its port must find it free, and in the ephemeral range
+    // any client's outgoing connection may take it as its source port in
+    // between. (A cluster node's bus port, +10000, stays below it too.)
+    const FIRST: u16 = 10_000;
+    const LAST: u16 = 22_000;
+    for _ in 0..200 {
+        let port = rand::random_range(FIRST..=LAST);
+        if TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok() {
+            return port;
+        }
+    }
+    // Nothing free after 200 tries: the server start fails with a clear
+    // "address in use" rather than this helper panicking.
+    FIRST
 }
 
 /// Polls `condition` every 20 ms until it returns true (→ `true`) or `timeout`

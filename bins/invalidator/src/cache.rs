@@ -21,6 +21,10 @@ pub struct Cache {
 }
 
 impl Cache {
+    pub fn is_cluster(&self) -> bool {
+        self.target.is_cluster()
+    }
+
     /// `timeout` bounds every connect and every command.
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, crate::Error> {
         let keys = KeySpace::new(prefix).map_err(crate::Error::Config)?;

@@ -33,6 +33,9 @@ pub struct Invalidator {
     failed_through: Option<i64>,
 }
 
+/// The longest a notification waits for a retry after a Redis failure.
+const NOTIFIED_RETRY: Duration = Duration::from_millis(250);
+
 /// How many batches past a failed one are purged ahead before the retry.
 const PURGE_AHEAD_BATCHES: usize = 3;
 
@@ -69,8 +72,12 @@ impl Invalidator {
                 Ok(0) => break Ok(total),
                 Ok(n) => total += n,
                 Err(e) => {
+                    // Only a cluster fails in part; a single Redis that
+                    // refused this purge refuses the next ones too.
                     if let Some(from) = self.failed_through.take() {
-                        self.purge_ahead(from).await;
+                        if self.cache.is_cluster() {
+                            self.purge_ahead(from).await;
+                        }
                     }
                     break Err(e);
                 }
@@ -279,11 +286,14 @@ impl Invalidator {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                // While backing off, notifications wait (the permit is kept),
-                // except after a Postgres failure: a notification proves
-                // Postgres answers again, so the backoff is cut short.
-                () = wake.notified(), if due.is_none() || postgres_failed => {
-                    due = Some(Instant::now());
+                // A notification while backing off is a write waiting to be
+                // purged: after a Postgres failure it proves Postgres answers,
+                // so retry now; after a Redis failure retry soon rather than
+                // at the end of a long backoff, still without hammering it.
+                () = wake.notified() => {
+                    let now = Instant::now();
+                    let soon = if postgres_failed { now } else { now + NOTIFIED_RETRY };
+                    due = Some(due.map_or(now, |at| at.min(soon)));
                     postgres_failed = false;
                 }
                 () = tokio::time::sleep_until(next.into()) => due = Some(Instant::now()),
