@@ -2,13 +2,20 @@
 //! from one minimal axum handler with no I/O behind it. Its requests/s are the
 //! ceiling for an HTTP server on this machine, so read-api's hit path is
 //! judged as a ratio to it.
+//!
+//! With `--common-layers` the same handler sits behind the middleware every
+//! API of the project has (`shared::http::with_common_layers`: request id,
+//! trace span, metrics, problem normalization, panic catching, timeout) with
+//! the same tracing and metrics set-up, which separates what those layers cost
+//! from what read-api's own hit path (cache lookup) costs.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
     extract::State,
     http::{header, HeaderMap, HeaderValue, Response},
+    routing::get,
     Router,
 };
 use bytes::Bytes;
@@ -23,6 +30,12 @@ pub struct Args {
     /// The gzip body served when the request accepts gzip.
     #[arg(long)]
     gzip_body: PathBuf,
+    /// Serve through the project's common middleware, with its tracing and
+    /// metrics installed.
+    #[arg(long)]
+    common_layers: bool,
+    #[command(flatten)]
+    telemetry: shared::config::TelemetryArgs,
 }
 
 struct Bodies {
@@ -35,7 +48,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         identity: Bytes::from(tokio::fs::read(&args.body).await?),
         gzip: Bytes::from(tokio::fs::read(&args.gzip_body).await?),
     });
-    let app = Router::new().fallback(serve).with_state(bodies);
+    let routes = Router::new().route("/v1/videos", get(serve));
+    let app = if args.common_layers {
+        shared::telemetry::init_tracing(&args.telemetry);
+        // Installs the Prometheus recorder, as every binary's /metrics does.
+        let _ = shared::telemetry::metrics_handle();
+        shared::http::with_common_layers(routes.with_state(bodies), Duration::from_secs(10))
+    } else {
+        routes.fallback(serve).with_state(bodies)
+    };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!("listening addr={}", listener.local_addr()?);
     axum::serve(listener, app).await?;

@@ -17,6 +17,11 @@ mod writes;
 
 use clap::{Parser, Subcommand};
 
+// The same allocator as read-api, so the baseline differs from it only in
+// what the handler does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Benchmark harness helpers used by bench/run")]
 struct Cli {
