@@ -59,6 +59,17 @@ impl Cache {
         Ok(conn)
     }
 
+    /// After a failed call the next one connects afresh: a cluster client can
+    /// stay stuck on a node that restarted, or on a stale slot map (`MOVED`),
+    /// where a new client reads the slot map and connects at once. Failed
+    /// calls are already paced by the caller's backoff.
+    async fn forget_connection_after<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if result.is_err() {
+            *self.conn.lock().await = None;
+        }
+        result
+    }
+
     pub async fn ping(&self) -> RedisResult<()> {
         redis::cmd("PING")
             .query_async(&mut self.conn().await?)
@@ -71,7 +82,8 @@ impl Cache {
         if scopes.is_empty() {
             return Ok(());
         }
-        self.conn().await?.purge(&self.keys, scopes).await
+        let purged = self.conn().await?.purge(&self.keys, scopes).await;
+        self.forget_connection_after(purged).await
     }
 
     /// Orphans every entry at once.
@@ -84,10 +96,11 @@ impl Cache {
     }
 
     pub async fn sync_epoch(&self, watch: &mut EpochWatch) -> RedisResult<()> {
-        watch
+        let synced = watch
             .sync_all(&mut self.conn().await?, &self.keys)
             .await
-            .map(drop)
+            .map(drop);
+        self.forget_connection_after(synced).await
     }
 
     fn high_water_mark_key(&self, name: &str) -> String {

@@ -51,8 +51,10 @@ pub struct Config {
     #[arg(long, env = "EPOCH_CHECK_INTERVAL_MS", default_value_t = 1_000)]
     pub epoch_check_interval_ms: u64,
 
-    /// Timeout of every Redis connect and command.
-    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2_000)]
+    /// Timeout of every Redis connect and command. A purge is a few small
+    /// SETs (about a millisecond), so this bounds how long a hung Redis
+    /// connection can hold back freshness.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250)]
     pub redis_timeout_ms: u64,
 
     /// Cap of the exponential backoff between retries after a Postgres or Redis
