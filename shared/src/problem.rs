@@ -168,7 +168,12 @@ pub async fn normalize_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
-    if is_problem {
+    // HTML error pages are the admin console's own, written for people.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_problem || is_html {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -53,6 +53,36 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_tokens: Vec<String>,
+
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+/// The admin console (`/admin`): its sessions and cookie.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Admin console: a session ends after this many seconds without a request.
+    #[arg(long, env = "ADMIN_SESSION_IDLE_SECS", default_value_t = 1800)]
+    pub admin_session_idle_secs: u32,
+
+    /// Admin console: a session ends this many seconds after sign-in, however busy.
+    #[arg(long, env = "ADMIN_SESSION_MAX_SECS", default_value_t = 43_200)]
+    pub admin_session_max_secs: u32,
+
+    /// Admin console: send the session cookie without `Secure`, so that it
+    /// works over plain HTTP. Development only; never in production.
+    #[arg(long, env = "ADMIN_INSECURE_COOKIE")]
+    pub admin_insecure_cookie: bool,
+}
+
+impl Default for ConsoleArgs {
+    fn default() -> Self {
+        Self {
+            admin_session_idle_secs: 1800,
+            admin_session_max_secs: 43_200,
+            admin_insecure_cookie: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -154,6 +184,9 @@ mod tests {
             "DATABASE_URL",
             "RUST_LOG",
             "LOG_FORMAT",
+            "ADMIN_SESSION_IDLE_SECS",
+            "ADMIN_SESSION_MAX_SECS",
+            "ADMIN_INSECURE_COOKIE",
         ] {
             assert!(help.contains(setting), "{setting} missing from\n{help}");
         }

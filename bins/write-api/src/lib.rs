@@ -4,6 +4,7 @@
 //! for tests); `main` parses [`config::Cli`] and calls [`run`], [`migrate`] or
 //! [`seed::run`].
 
+mod admin;
 mod auth;
 mod body;
 pub mod config;
@@ -70,7 +71,8 @@ pub async fn start(
     let addr = listener.local_addr().map_err(Error::Serve)?;
     let schema = schema::migrate_in_background(pool.clone(), shutdown.clone());
     idempotency::prune_periodically(pool.clone(), shutdown.clone());
-    let app = app(pool, tokens, schema, args.http.request_timeout());
+    let console = admin::router(pool.clone(), tokens.clone(), &args.console);
+    let app = app(pool, tokens, schema, console, args.http.request_timeout());
     let server = tokio::spawn(shared::http::serve(
         listener,
         app,
@@ -101,6 +103,7 @@ fn app(
     pool: PgPool,
     tokens: AdminTokens,
     schema: SchemaStatus,
+    console: Router,
     request_timeout: Duration,
 ) -> Router {
     let (v1, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -120,8 +123,10 @@ fn app(
         .layer(from_fn_with_state(schema.clone(), schema::require_ready))
         .layer(from_fn_with_state(tokens, auth::require_bearer))
         .with_state(pool.clone());
+    let console = console.layer(from_fn_with_state(schema.clone(), schema::require_ready));
     shared::http::with_common_layers(
-        v1.merge(ops::router(pool, schema, openapi_json)),
+        v1.merge(console)
+            .merge(ops::router(pool, schema, openapi_json)),
         request_timeout,
     )
 }

@@ -79,7 +79,11 @@ pub async fn create(
     Ok(response.into_response(false))
 }
 
-async fn insert_one(conn: &mut PgConnection, id: Uuid, v: VideoFields) -> Result<Video, ApiError> {
+pub(crate) async fn insert_one(
+    conn: &mut PgConnection,
+    id: Uuid,
+    v: VideoFields,
+) -> Result<Video, ApiError> {
     // A published video without a date is dated by the transaction, like created_at.
     sqlx::query_as!(
         Video,
@@ -134,6 +138,15 @@ pub async fn create_batch(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let videos = parse_batch(&body, Utc::now()).map_err(ApiError::Validation)?;
+    let videos = insert_batch(&pool, videos).await?;
+    Ok((StatusCode::CREATED, Json(Batch { videos })).into_response())
+}
+
+/// Inserts validated videos, all or none, answering them in the given order.
+pub(crate) async fn insert_batch(
+    pool: &PgPool,
+    videos: Vec<NewVideo>,
+) -> Result<Vec<Video>, ApiError> {
     let ids: Vec<Uuid> = videos.iter().map(|_| Uuid::now_v7()).collect();
     let records: Vec<Value> = ids
         .iter()
@@ -170,20 +183,18 @@ pub async fn create_batch(
                      view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version"#,
         Value::Array(records),
     )
-    .fetch_all(&pool)
+    .fetch_all(pool)
     .await?;
     let mut by_id: HashMap<Uuid, Video> = HashMap::with_capacity(rows.len());
     for video in rows {
         by_id.insert(video.id, video);
     }
     // RETURNING promises no order; answer in the request's.
-    let videos = ids
-        .iter()
+    ids.iter()
         .map(|id| {
             by_id
                 .remove(id)
                 .ok_or_else(|| ApiError::Internal(format!("batch row {id} not returned")))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((StatusCode::CREATED, Json(Batch { videos })).into_response())
+        .collect()
 }

@@ -45,16 +45,7 @@ pub async fn get_video(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
-    let row = sqlx::query_as!(
-        Video,
-        r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
-         from videos where id = $1"#,
-        id
-    )
-    .fetch_optional(&pool)
-    .await?
-    .ok_or_else(ApiError::video_not_found)?;
+    let row = fetch(&pool, id).await?;
     if if_none_match(&headers, row.version) {
         return Ok((
             StatusCode::NOT_MODIFIED,
@@ -63,6 +54,20 @@ pub async fn get_video(
             .into_response());
     }
     Ok(with_etag(row))
+}
+
+/// One video by id (the API's and the console's read).
+pub(crate) async fn fetch(pool: &PgPool, id: Uuid) -> Result<Video, ApiError> {
+    sqlx::query_as!(
+        Video,
+        r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
+         from videos where id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(ApiError::video_not_found)
 }
 
 /// Locks the video's row until the transaction ends, so a concurrent change
@@ -113,14 +118,29 @@ pub async fn patch_video(
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
     let patch = VideoPatch::parse(&body, Utc::now()).map_err(ApiError::Validation)?;
+    let video = apply_patch(&pool, id, patch, |current| {
+        check_if_match(&headers, current.version)
+    })
+    .await?;
+    Ok(with_etag(video))
+}
+
+/// The PATCH transaction (the API's and the console's): locks the row, lets
+/// `precondition` refuse the current version, applies and writes the patch.
+pub(crate) async fn apply_patch(
+    pool: &PgPool,
+    id: Uuid,
+    patch: VideoPatch,
+    precondition: impl FnOnce(&Video) -> Result<(), ApiError>,
+) -> Result<Video, ApiError> {
     let mut tx = pool.begin().await?;
     let current = lock(&mut tx, id).await?;
-    check_if_match(&headers, current.version)?;
+    precondition(&current)?;
     let before = writable_fields(&current);
     let v = patch.apply(before.clone()).map_err(ApiError::Validation)?;
     if v == before {
         // Nothing to write: same version, no event.
-        return Ok(with_etag(current));
+        return Ok(current);
     }
     let row = sqlx::query_as!(
         Video,
@@ -145,7 +165,7 @@ pub async fn patch_video(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(with_etag(row))
+    Ok(row)
 }
 
 /// Deletes a video.
@@ -172,12 +192,25 @@ pub async fn delete_video(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
+    delete(&pool, id, |current| {
+        check_if_match(&headers, current.version)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The DELETE transaction (the API's and the console's).
+pub(crate) async fn delete(
+    pool: &PgPool,
+    id: Uuid,
+    precondition: impl FnOnce(&Video) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
     let mut tx = pool.begin().await?;
     let current = lock(&mut tx, id).await?;
-    check_if_match(&headers, current.version)?;
+    precondition(&current)?;
     sqlx::query!("delete from videos where id = $1", id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }

@@ -44,11 +44,24 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = FeedQuery::parse_admin(query.as_deref()).map_err(ApiError::Problem)?;
+    let page = fetch_page(&pool, &query).await?;
+    let mut response = Json(page).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// One page of the admin listing (the API's and the console's).
+pub(crate) async fn fetch_page(
+    pool: &PgPool,
+    query: &FeedQuery,
+) -> Result<FeedPage<Video>, ApiError> {
     let status = match query.listing {
         Listing::Admin(status) => status,
         Listing::Public => StatusFilter::Published,
     };
-    let total = total(&pool, &query, status).await?;
+    let total = total(pool, query, status).await?;
     query.check_page_exists(total).map_err(ApiError::Problem)?;
 
     let status_param = match status {
@@ -88,7 +101,7 @@ pub async fn list(
                 query.fetch_limit(),
                 query.offset(),
             )
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await?
         }
         Sort::Popular => {
@@ -112,21 +125,16 @@ pub async fn list(
                 query.fetch_limit(),
                 query.offset(),
             )
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await?
         }
     };
     let popular = query.sort == Sort::Popular;
-    let page = query.page_of(total, rows, |v| CursorPosition {
+    Ok(query.page_of(total, rows, |v| CursorPosition {
         view_count: if popular { v.view_count } else { 0 },
         published_at: v.published_at,
         id: v.id,
-    });
-    let mut response = Json(page).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    }))
 }
 
 /// The listing's total from `feed_counts` (no count(*) scan).

@@ -2,9 +2,9 @@
 //! read, patch and delete by id. Every write is one transaction; the triggers
 //! on `videos` add its change event, counts, version bump and NOTIFY.
 
-mod create;
-mod item;
-mod listing;
+pub(crate) mod create;
+pub(crate) mod item;
+pub(crate) mod listing;
 
 use axum::{
     extract::{rejection::PathRejection, DefaultBodyLimit, Path},
@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<PgPool> {
         .merge(batch)
 }
 
-fn writable_fields(video: &Video) -> VideoFields {
+pub(crate) fn writable_fields(video: &Video) -> VideoFields {
     VideoFields {
         title: video.title.clone(),
         description: video.description.clone(),

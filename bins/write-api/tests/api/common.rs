@@ -27,6 +27,7 @@ pub fn args() -> ServeArgs {
         },
         listen_addr: "127.0.0.1:0".into(),
         admin_tokens: vec!["other-token".into(), TOKEN.into()],
+        console: Default::default(),
     }
 }
 
