@@ -114,16 +114,26 @@ async fn value(client: &Client, label: &str) -> String {
 }
 
 async fn click(client: &Client, text: &str) {
-    let xpath = format!(
-        "//button[normalize-space()='{text}'] | //a[normalize-space()='{text}']"
-    );
-    client
-        .find(Locator::XPath(&xpath))
-        .await
-        .unwrap_or_else(|e| panic!("nothing to click labelled {text:?}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    // A button if there is one (the nav's "Import" link and the import
+    // form's "Import" button share a name), else a link.
+    let button = format!("//button[normalize-space()='{text}']");
+    let link = format!("//a[normalize-space()='{text}']");
+    let old_page = client.find(Locator::Css("html")).await.unwrap();
+    let target = match client.find(Locator::XPath(&button)).await {
+        Ok(button) => button,
+        Err(_) => client
+            .find(Locator::XPath(&link))
+            .await
+            .unwrap_or_else(|e| panic!("nothing to click labelled {text:?}: {e}")),
+    };
+    target.click().await.unwrap();
+    // Every click here loads a page: wait until the old one is gone.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while old_page.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "clicking {text:?} loaded no page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.wait().for_element(Locator::Css("main")).await.unwrap();
 }
 
 async fn text(client: &Client) -> String {
