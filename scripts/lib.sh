@@ -200,3 +200,27 @@ find_or_start_redis() { # private-dir
     fi
     REDIS_URL="redis://127.0.0.1:$port"
 }
+
+# The admin console's browser tests drive Debian's chromium through
+# chromedriver. Exports CHROMIUM and CHROMEDRIVER; installs the packages with
+# apt-get when missing and running as root. Without them: an error under
+# CI=true, else a warning (the browser test then says it is skipped).
+find_browser() {
+    CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+    CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver || true)}
+    if [[ ( -z "$CHROMIUM" || -z "$CHROMEDRIVER" ) ]] && is_root && command -v apt-get >/dev/null; then
+        say "installing chromium and chromium-driver for the browser tests"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
+            && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2 \
+            || say "apt-get could not install chromium"
+        CHROMIUM=$(command -v chromium || true)
+        CHROMEDRIVER=$(command -v chromedriver || true)
+    fi
+    if [[ -z "$CHROMIUM" || -z "$CHROMEDRIVER" ]]; then
+        [[ "${CI:-}" == true ]] && die "chromium and chromedriver are required for the browser tests in CI"
+        say "warning: no chromium/chromedriver: the admin console's browser test will be skipped"
+        return 0
+    fi
+    export CHROMIUM CHROMEDRIVER
+    say "Browser: $CHROMIUM  Driver: $CHROMEDRIVER"
+}

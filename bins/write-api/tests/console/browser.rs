@@ -318,6 +318,20 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
     assert!(text(&client).await.contains("Imported 2 videos."));
     assert_eq!(app.videos().await, 6);
 
+    // On a phone-sized window the list fits the width (the table scrolls in its box).
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&format!("{base}/admin/videos")).await.unwrap();
+    let fits = client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true));
+    screenshot(&client, "console-phone.png").await;
+    client.set_window_size(1200, 900).await.unwrap();
+
     // Sign out: back to sign-in, and the console is closed.
     click(&client, "Sign out").await;
     assert_eq!(path(&client).await, "/admin/sign-in?signed_out=1");
