@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn origin_must_be_this_host() {
         let host = (header::HOST, "127.0.0.1:8081");
-        assert!(same_origin(&headers(&[host.clone()])).is_ok());
+        assert!(same_origin(&headers(std::slice::from_ref(&host))).is_ok());
         assert!(same_origin(&headers(&[
             host.clone(),
             (header::ORIGIN, "http://127.0.0.1:8081")

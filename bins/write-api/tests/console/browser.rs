@@ -79,7 +79,10 @@ async fn browser() -> Option<(Driver, Client)> {
         {
             Ok(client) => return Some((driver, client)),
             Err(error) => {
-                assert!(Instant::now() < deadline, "chromedriver did not answer: {error}");
+                assert!(
+                    Instant::now() < deadline,
+                    "chromedriver did not answer: {error}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -89,7 +92,9 @@ async fn browser() -> Option<(Driver, Client)> {
 /// The form control labelled `label` (exactly), as a screen reader finds it.
 async fn field(client: &Client, label: &str) -> Element {
     let label = client
-        .find(Locator::XPath(&format!("//label[normalize-space()='{label}']")))
+        .find(Locator::XPath(&format!(
+            "//label[normalize-space()='{label}']"
+        )))
         .await
         .unwrap_or_else(|e| panic!("no label {label:?}: {e}"));
     let id = label.attr("for").await.unwrap().expect("label has for=");
@@ -130,10 +135,17 @@ async fn click(client: &Client, text: &str) {
     // Every click here loads a page: wait until the old one is gone.
     let deadline = Instant::now() + Duration::from_secs(15);
     while old_page.tag_name().await.is_ok() {
-        assert!(Instant::now() < deadline, "clicking {text:?} loaded no page");
+        assert!(
+            Instant::now() < deadline,
+            "clicking {text:?} loaded no page"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    client.wait().for_element(Locator::Css("main")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("main"))
+        .await
+        .unwrap();
 }
 
 async fn text(client: &Client) -> String {
@@ -175,10 +187,25 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
     };
     let app = App::start(pool).await;
     for (title, tags, status, views) in [
-        ("Linen summer dress", vec!["summer", "dresses"], "published", 5400),
-        ("Wool winter coat", vec!["winter", "coats"], "published", 12_800),
+        (
+            "Linen summer dress",
+            vec!["summer", "dresses"],
+            "published",
+            5400,
+        ),
+        (
+            "Wool winter coat",
+            vec!["winter", "coats"],
+            "published",
+            12_800,
+        ),
         ("Denim jacket lookbook", vec!["denim"], "published", 900),
-        ("Autumn knitwear haul", vec!["autumn", "knitwear"], "draft", 0),
+        (
+            "Autumn knitwear haul",
+            vec!["autumn", "knitwear"],
+            "draft",
+            0,
+        ),
     ] {
         app.create(json!({
             "title": title, "tags": tags, "status": status, "view_count": views,
@@ -202,20 +229,38 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
 
     // Search and filters keep what was chosen.
     fill(&client, "Search", "summer").await;
-    field(&client, "Status").await.select_by_value("published").await.unwrap();
-    field(&client, "Sort").await.select_by_value("popular").await.unwrap();
+    field(&client, "Status")
+        .await
+        .select_by_value("published")
+        .await
+        .unwrap();
+    field(&client, "Sort")
+        .await
+        .select_by_value("popular")
+        .await
+        .unwrap();
     click(&client, "Filter").await;
     let page = text(&client).await;
     assert!(page.contains("Linen summer dress"), "{page}");
-    assert!(!page.contains("Autumn knitwear haul"), "a draft listed as published");
+    assert!(
+        !page.contains("Autumn knitwear haul"),
+        "a draft listed as published"
+    );
     assert_eq!(value(&client, "Search").await, "summer");
     assert_eq!(value(&client, "Status").await, "published");
     fill(&client, "Search", "").await;
     fill(&client, "Tag", "winter").await;
-    field(&client, "Status").await.select_by_value("all").await.unwrap();
+    field(&client, "Status")
+        .await
+        .select_by_value("all")
+        .await
+        .unwrap();
     click(&client, "Filter").await;
     let page = text(&client).await;
-    assert!(page.contains("1 video") && page.contains("Wool winter coat"), "{page}");
+    assert!(
+        page.contains("1 video") && page.contains("Wool winter coat"),
+        "{page}"
+    );
     assert!(!page.contains("Linen summer dress"));
 
     // Create: a validation error first, shown by its field, typed text kept.
@@ -227,7 +272,11 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
     let title_error = client.find(Locator::Id("title-error")).await.unwrap();
     assert_eq!(title_error.text().await.unwrap(), "must not be empty");
     let url_error = client.find(Locator::Id("video_url-error")).await.unwrap();
-    assert!(url_error.text().await.unwrap().starts_with("must be an absolute URL"));
+    assert!(url_error
+        .text()
+        .await
+        .unwrap()
+        .starts_with("must be an absolute URL"));
     assert_eq!(value(&client, "Video URL").await, "not a url");
     assert_eq!(value(&client, "Tags").await, "silk, scarves");
     assert_eq!(app.videos().await, 4);
@@ -251,7 +300,8 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
     // the admin sees what they changed.
     fill(&client, "Title", "Silk scarf: five ways").await;
     fill(&client, "Description", "Knots for every neckline.").await;
-    app.patch(&id, json!({"title": "Silk scarf styling (edited)"})).await;
+    app.patch(&id, json!({"title": "Silk scarf styling (edited)"}))
+        .await;
     click(&client, "Save").await;
     let page = text(&client).await;
     assert!(page.contains("Someone else changed this video"), "{page}");
@@ -300,11 +350,18 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
     )
     .unwrap();
     click(&client, "Import").await;
-    field(&client, "File").await.send_keys(bad.to_str().unwrap()).await.unwrap();
+    field(&client, "File")
+        .await
+        .send_keys(bad.to_str().unwrap())
+        .await
+        .unwrap();
     click(&client, "Import").await;
     let page = text(&client).await;
     assert!(page.contains("Nothing was imported."), "{page}");
-    assert!(page.contains("row 2: video_url: must be an http or https URL"), "{page}");
+    assert!(
+        page.contains("row 2: video_url: must be an http or https URL"),
+        "{page}"
+    );
     assert_eq!(app.videos().await, 4);
     let good = dir.join("videos.json");
     std::fs::write(
@@ -313,7 +370,11 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
             {"title": "Rain boots", "video_url": "https://cdn.example.com/v/r.mp4", "status": "draft"}]"#,
     )
     .unwrap();
-    field(&client, "File").await.send_keys(good.to_str().unwrap()).await.unwrap();
+    field(&client, "File")
+        .await
+        .send_keys(good.to_str().unwrap())
+        .await
+        .unwrap();
     click(&client, "Import").await;
     assert!(text(&client).await.contains("Imported 2 videos."));
     assert_eq!(app.videos().await, 6);
@@ -344,7 +405,8 @@ async fn an_admin_works_through_the_console_in_chromium(pool: PgPool) {
 
 /// A fresh directory under target/ for the files the browser uploads.
 fn tempfile_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("console-{}", std::process::id()));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("console-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -5,14 +5,17 @@ use reqwest::{header, StatusCode};
 use sqlx::PgPool;
 use write_api::config::ConsoleArgs;
 
-use crate::common::{csrf_of, set_cookie, set_cookie_line, sha256, video, App, TOKEN};
+use crate::common::{set_cookie, set_cookie_line, sha256, video, App, TOKEN};
 
 fn assert_security_headers(response: &reqwest::Response) {
     let headers = response.headers();
     let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("default-src 'none'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{csp}"
+    );
     assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert_eq!(headers[header::REFERRER_POLICY], "same-origin");
 }
@@ -20,7 +23,12 @@ fn assert_security_headers(response: &reqwest::Response) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn admin_redirects_to_sign_in_and_sign_in_starts_a_hashed_session(pool: PgPool) {
     let app = App::start(pool).await;
-    for path in ["/admin", "/admin/videos", "/admin/videos/new", "/admin/import"] {
+    for path in [
+        "/admin",
+        "/admin/videos",
+        "/admin/videos/new",
+        "/admin/import",
+    ] {
         let response = app.get(path, None).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(response.headers()[header::LOCATION], "/admin/sign-in");
@@ -33,7 +41,10 @@ async fn admin_redirects_to_sign_in_and_sign_in_starts_a_hashed_session(pool: Pg
         .unwrap()
         .starts_with("text/html"));
     let html = form.text().await.unwrap();
-    assert!(html.contains(r#"<label for="token">Admin token</label>"#), "{html}");
+    assert!(
+        html.contains(r#"<label for="token">Admin token</label>"#),
+        "{html}"
+    );
     assert!(html.contains(">Sign in</button>"), "{html}");
 
     let response = app.sign_in_with(TOKEN).await;
@@ -44,7 +55,10 @@ async fn admin_redirects_to_sign_in_and_sign_in_starts_a_hashed_session(pool: Pg
         .contains(TOKEN));
     let line = set_cookie_line(&response, "admin_session").unwrap();
     for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/admin"] {
-        assert!(line.split("; ").any(|f| f == flag), "{flag} missing: {line}");
+        assert!(
+            line.split("; ").any(|f| f == flag),
+            "{flag} missing: {line}"
+        );
     }
     let session = set_cookie(&response, "admin_session").unwrap();
     assert!(session.len() >= 40);
@@ -81,7 +95,10 @@ async fn the_insecure_cookie_setting_drops_only_secure(pool: PgPool) {
     let response = app.sign_in_with(TOKEN).await;
     let line = set_cookie_line(&response, "admin_session").unwrap();
     assert!(!line.contains("Secure"), "{line}");
-    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict"), "{line}");
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -125,10 +142,21 @@ async fn forms_without_the_session_csrf_token_are_refused_and_change_nothing(poo
         ("/admin/videos".into(), new.to_vec()),
         (
             format!("/admin/videos/{id}"),
-            vec![("title", "forged"), ("video_url", "https://x.example/a"), ("status", "draft"), ("version", &version)],
+            vec![
+                ("title", "forged"),
+                ("video_url", "https://x.example/a"),
+                ("status", "draft"),
+                ("version", &version),
+            ],
         ),
-        (format!("/admin/videos/{id}/unpublish"), vec![("version", &version)]),
-        (format!("/admin/videos/{id}/delete"), vec![("version", &version)]),
+        (
+            format!("/admin/videos/{id}/unpublish"),
+            vec![("version", &version)],
+        ),
+        (
+            format!("/admin/videos/{id}/delete"),
+            vec![("version", &version)],
+        ),
         ("/admin/sign-out".into(), vec![]),
     ];
     for (path, fields) in &posts {
@@ -157,7 +185,11 @@ async fn forms_without_the_session_csrf_token_are_refused_and_change_nothing(poo
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path} cross-site");
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{path} cross-site"
+        );
         let response = app
             .client
             .post(app.url(path))
@@ -167,7 +199,11 @@ async fn forms_without_the_session_csrf_token_are_refused_and_change_nothing(poo
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path} cross-site referer");
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{path} cross-site referer"
+        );
     }
     // Nothing changed: one video, as it was, and both sessions alive.
     assert_eq!(app.videos().await, 1);
@@ -177,9 +213,19 @@ async fn forms_without_the_session_csrf_token_are_refused_and_change_nothing(poo
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(now, ("kept".into(), "published".into(), kept["version"].as_i64().unwrap()));
+    assert_eq!(
+        now,
+        (
+            "kept".into(),
+            "published".into(),
+            kept["version"].as_i64().unwrap()
+        )
+    );
     assert_eq!(app.sessions().await, 2);
-    assert_eq!(app.get("/admin/videos", Some(&session)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/admin/videos", Some(&session)).await.status(),
+        StatusCode::OK
+    );
 
     // The sign-in form needs its own one-off token too.
     let response = app
@@ -210,7 +256,10 @@ async fn sessions_expire_when_idle_and_after_their_maximum_age(pool: PgPool) {
     let idle = app.sign_in().await;
     let old = app.sign_in().await;
     let fresh = app.sign_in().await;
-    for (session, column, age) in [(&idle, "last_seen_at", "601 seconds"), (&old, "created_at", "3601 seconds")] {
+    for (session, column, age) in [
+        (&idle, "last_seen_at", "601 seconds"),
+        (&old, "created_at", "3601 seconds"),
+    ] {
         sqlx::query(&format!(
             "update admin_sessions set {column} = now() - interval '{age}' where id_hash = $1"
         ))
@@ -230,7 +279,10 @@ async fn sessions_expire_when_idle_and_after_their_maximum_age(pool: PgPool) {
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         assert_eq!(response.headers()[header::LOCATION], "/admin/sign-in");
     }
-    assert_eq!(app.get("/admin/videos", Some(&fresh)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/admin/videos", Some(&fresh)).await.status(),
+        StatusCode::OK
+    );
     // Each request renews the idle time.
     let seen: bool = sqlx::query_scalar(
         "select last_seen_at > now() - interval '5 seconds' from admin_sessions where id_hash = $1",
@@ -258,7 +310,10 @@ async fn sign_out_ends_the_session_on_the_server(pool: PgPool) {
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()[header::LOCATION], "/admin/sign-in?signed_out=1");
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/admin/sign-in?signed_out=1"
+    );
     let line = set_cookie_line(&response, "admin_session").unwrap();
     assert!(line.contains("Max-Age=0"), "{line}");
     assert_eq!(app.sessions().await, 0);
@@ -296,7 +351,9 @@ async fn html_is_escaped_everywhere(pool: PgPool) {
         assert!(html.contains("&lt;script&gt;"), "{path}");
     }
     // A bad filter is a page that says so, escaped too.
-    let response = app.get("/admin/videos?sort=%3Cscript%3E", Some(&session)).await;
+    let response = app
+        .get("/admin/videos?sort=%3Cscript%3E", Some(&session))
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let html = response.text().await.unwrap();
     assert!(!html.contains("<script") && html.contains("sort"), "{html}");
@@ -322,7 +379,10 @@ async fn import_is_all_or_nothing_with_errors_by_row(pool: PgPool) {
     let response = import(bad_csv, "videos.csv", csrf.clone()).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
-    assert!(html.contains("row 2: video_url: must be an absolute URL"), "{html}");
+    assert!(
+        html.contains("row 2: video_url: must be an absolute URL"),
+        "{html}"
+    );
     assert_eq!(app.videos().await, 0);
 
     let response = import(bad_csv, "videos.csv", "wrong".into()).await.unwrap();
@@ -332,7 +392,10 @@ async fn import_is_all_or_nothing_with_errors_by_row(pool: PgPool) {
                    {"title": "B", "video_url": "https://cdn.example.com/b.mp4", "status": "draft"}]"#;
     let response = import(json, "videos.json", csrf.clone()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.text().await.unwrap().contains("Imported 2 videos."));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Imported 2 videos."));
     assert_eq!(app.videos().await, 2);
-    let _ = csrf_of;
 }
