@@ -4,4 +4,5 @@
 
 mod browser;
 mod common;
+mod listing;
 mod security;
