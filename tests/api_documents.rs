@@ -274,7 +274,7 @@ async fn docs_page_renders_the_operations_in_chromium(
         }
         let url = proc.url("/docs/");
         let profile = tempfile_dir();
-        let chromium = chromium.clone();
+        let (chromium, page, profile_dir) = (chromium.clone(), url.clone(), profile.clone());
         let output = tokio::task::spawn_blocking(move || {
             Command::new(chromium)
                 .args([
@@ -283,16 +283,17 @@ async fn docs_page_renders_the_operations_in_chromium(
                     "--disable-gpu",
                     "--disable-dev-shm-usage",
                     "--no-first-run",
-                    &format!("--user-data-dir={}", profile.display()),
+                    &format!("--user-data-dir={}", profile_dir.display()),
                     "--virtual-time-budget=10000",
                     "--dump-dom",
-                    &url,
+                    &page,
                 ])
                 .output()
                 .unwrap()
         })
         .await
         .unwrap();
+        let _ = std::fs::remove_dir_all(&profile);
         let dom = String::from_utf8_lossy(&output.stdout);
         assert!(
             dom.contains("swagger-ui"),
