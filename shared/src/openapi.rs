@@ -285,8 +285,13 @@ pub fn refine(document: &mut Value) {
                 if parameter["in"] == "query" {
                     if let Some(schema) = query_parameter_schema(&name) {
                         parameter["schema"] = schema;
-                        // `page=` and `page` alone are 400s like any bad value.
-                        parameter["allowEmptyValue"] = json!(false);
+                    }
+                    if name == "cursor" {
+                        // What no schema can say.
+                        parameter["description"] = json!(
+                            "The `next_cursor` of a previous page, as issued (anything else: 400). \
+                             Not with `page`, nor with a `sort` or `tag` other than the cursor's (400)."
+                        );
                     }
                 }
             }
