@@ -10,6 +10,7 @@ pub mod domain;
 pub mod events;
 pub mod feed;
 pub mod http;
+pub mod openapi;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;

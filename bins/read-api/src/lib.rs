@@ -106,9 +106,10 @@ pub async fn build(config: &Config, hooks: Hooks) -> Result<App, StartError> {
         read_through: Arc::clone(&read_through),
     };
 
-    let api = videos::router()
+    let (v1, document) = openapi::api();
+    let api = v1
         .merge(readiness::router())
-        .merge(openapi::router())
+        .merge(openapi::router(&document))
         .with_state(state)
         .merge(ops);
     let cors = CorsLayer::new()

@@ -19,7 +19,10 @@ pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// The key of a request, if it has one: 1..=255 characters, else 400.
+/// Characters of an `Idempotency-Key`.
+pub const MAX_KEY_CHARS: usize = 255;
+
+/// The key of a request, if it has one: 1..=[`MAX_KEY_CHARS`] characters, else 400.
 pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(&HEADER) else {
         return Ok(None);
@@ -27,12 +30,12 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let key = value
         .to_str()
         .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII.".into()))?;
-    if (1..=255).contains(&key.chars().count()) {
+    if (1..=MAX_KEY_CHARS).contains(&key.chars().count()) {
         Ok(Some(key.to_owned()))
     } else {
-        Err(ApiError::BadRequest(
-            "Idempotency-Key must be 1 to 255 characters.".into(),
-        ))
+        Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters."
+        )))
     }
 }
 

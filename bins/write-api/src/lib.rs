@@ -109,10 +109,7 @@ fn app(
     let (v1, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(videos::router())
         .split_for_parts();
-    let openapi_json = api.to_json().unwrap_or_else(|error| {
-        tracing::error!(%error, "cannot serialize the OpenAPI document");
-        "{}".to_owned()
-    });
+    let openapi_json = openapi::finish(&api);
     // Unknown paths under /v1 are routed here rather than to the global
     // fallback, so that they too need a token first.
     let unknown = || async { ApiError::NotFound("No such resource.".into()) };

@@ -1,11 +1,17 @@
 //! The OpenAPI document (served at `/openapi.json`): the paths come from the
-//! handlers' annotations; these are the request-body schemas, which are
-//! validated from raw JSON (see `shared::domain`) and so have no Rust struct.
+//! handlers' annotations, the request-body and parameter schemas from
+//! `shared::openapi`, and [`finish`] adds what annotations cannot say.
 
+use serde_json::{json, Value};
 use utoipa::{
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-    Modify, OpenApi, ToSchema,
+    openapi::{
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        RefOr, Schema,
+    },
+    Modify, OpenApi, PartialSchema, ToSchema,
 };
+
+use crate::idempotency;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,52 +33,118 @@ impl Modify for BearerAuth {
     }
 }
 
-/// A video to create. Unknown and read-only fields (`id`, `created_at`,
-/// `updated_at`, `version`) are refused.
-#[allow(dead_code)] // A schema only: bodies are validated from raw JSON.
-#[derive(ToSchema)]
-pub struct VideoCreate {
-    /// 1..=200 characters after trimming.
-    title: String,
-    /// At most 5000 characters.
-    #[schema(default = "")]
-    description: Option<String>,
-    /// Absolute http(s) URL, at most 2048 characters.
-    video_url: String,
-    thumbnail_url: Option<String>,
-    /// 0..=86400.
-    duration_seconds: Option<i32>,
-    /// At most 20; trimmed, lower-cased, 1..=50 characters; duplicates dropped.
-    tags: Option<Vec<String>>,
-    #[schema(default = 0, minimum = 0)]
-    view_count: Option<i64>,
-    /// `draft` or `published` (default).
-    #[schema(default = "published")]
-    status: Option<String>,
-    /// RFC 3339, not in the future; now when published without one.
-    published_at: Option<String>,
+/// The served document: the annotations' document made exact by
+/// `shared::openapi::refine`, with the `Idempotency-Key` rules, the headers
+/// of a create and the links from a create to the item's operations.
+pub fn finish(api: &utoipa::openapi::OpenApi) -> String {
+    let mut document = match serde_json::to_value(api) {
+        Ok(document) => document,
+        Err(error) => {
+            tracing::error!(%error, "cannot serialize the OpenAPI document");
+            return "{}".to_owned();
+        }
+    };
+    shared::openapi::refine(&mut document);
+    // Set as JSON: utoipa's schema types have no `if`/`then`.
+    let schemas = &mut document["components"]["schemas"];
+    schemas["VideoCreate"] = shared::openapi::video_create_schema();
+    schemas["VideoMergePatch"] = shared::openapi::video_patch_schema();
+    add_write_rules(&mut document);
+    serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_owned())
 }
 
-/// A JSON merge patch: fields present replace, `null` clears `thumbnail_url`,
-/// `duration_seconds` or (on a draft) `published_at`; `null` for any other
-/// field is refused.
-#[allow(dead_code)] // A schema only: bodies are validated from raw JSON.
-#[derive(ToSchema)]
-pub struct VideoPatchDoc {
-    title: Option<String>,
-    description: Option<String>,
-    video_url: Option<String>,
-    thumbnail_url: Option<String>,
-    duration_seconds: Option<i32>,
-    tags: Option<Vec<String>>,
-    view_count: Option<i64>,
-    status: Option<String>,
-    published_at: Option<String>,
+fn add_write_rules(document: &mut Value) {
+    let paths = &mut document["paths"];
+    let create = &mut paths["/v1/videos"]["post"];
+    if let Some(parameters) = create["parameters"].as_array_mut() {
+        for parameter in parameters {
+            if parameter["name"] == idempotency::HEADER.as_str()
+                || parameter["name"] == "Idempotency-Key"
+            {
+                // Visible ASCII; spaces inside only (HTTP trims them at the ends).
+                parameter["schema"] = json!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": idempotency::MAX_KEY_CHARS,
+                    "pattern": format!(
+                        "^[!-~](?:[ -~]{{0,{}}}[!-~])?$",
+                        idempotency::MAX_KEY_CHARS - 2
+                    ),
+                });
+            }
+        }
+    }
+    let created = &mut create["responses"]["201"];
+    created["headers"]["Location"] = json!({
+        "description": "The new video's URL, relative: `/v1/videos/{id}`.",
+        "schema": {"type": "string", "pattern": "^/v1/videos/[0-9a-f-]{36}$"},
+    });
+    created["headers"]["Idempotent-Replayed"] = json!({
+        "description": "Present on a replay of an earlier request with the same Idempotency-Key: nothing was created.",
+        "schema": {"type": "string", "enum": ["true"]},
+    });
+    created["links"] = item_links("$response.body#/id");
+    paths["/v1/videos/batch"]["post"]["responses"]["201"]["links"] =
+        item_links("$response.body#/videos/0/id");
+    paths["/v1/videos"]["get"]["responses"]["200"]["links"] =
+        item_links("$response.body#/results/0/id");
 }
 
-/// 1 to 1000 videos to create, all or none.
-#[allow(dead_code)] // A schema only: bodies are validated from raw JSON.
-#[derive(ToSchema)]
-pub struct BatchCreate {
-    videos: Vec<VideoCreate>,
+/// Links from a response holding a video's id to the item's operations, so
+/// clients and stateful tools reach them with real ids.
+fn item_links(id: &str) -> Value {
+    let link = |operation: &str, description: &str| json!({"operationId": operation, "parameters": {"id": id}, "description": description});
+    json!({
+        "GetVideo": link("get_video", "The video"),
+        "PatchVideo": link("patch_video", "Change the video"),
+        "DeleteVideo": link("delete_video", "Delete the video"),
+    })
+}
+
+/// The request bodies are validated from raw JSON (see `shared::domain`), so
+/// their schemas come from `shared::openapi`, built from the same constants.
+fn schema_of(value: serde_json::Value) -> RefOr<Schema> {
+    serde_json::from_value(value).unwrap_or_else(|error| {
+        tracing::error!(%error, "a request-body schema does not deserialize");
+        RefOr::T(Schema::default())
+    })
+}
+
+/// A video to create (`POST /v1/videos`).
+pub struct VideoCreate;
+
+impl PartialSchema for VideoCreate {
+    fn schema() -> RefOr<Schema> {
+        schema_of(shared::openapi::video_create_schema())
+    }
+}
+
+impl ToSchema for VideoCreate {}
+
+/// A JSON merge patch of a video (`PATCH /v1/videos/{id}`).
+pub struct VideoMergePatch;
+
+impl PartialSchema for VideoMergePatch {
+    fn schema() -> RefOr<Schema> {
+        schema_of(shared::openapi::video_patch_schema())
+    }
+}
+
+impl ToSchema for VideoMergePatch {}
+
+/// 1 to 1000 videos to create, all or none (`POST /v1/videos/batch`).
+pub struct BatchCreate;
+
+impl PartialSchema for BatchCreate {
+    fn schema() -> RefOr<Schema> {
+        schema_of(shared::openapi::batch_create_schema(
+            &serde_json::json!({"$ref": "#/components/schemas/VideoCreate"}),
+        ))
+    }
+}
+
+impl ToSchema for BatchCreate {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((VideoCreate::name().into_owned(), VideoCreate::schema()));
+    }
 }

@@ -1,5 +1,6 @@
-//! This binary's own operational endpoints: `/readyz` and `/openapi.json`
-//! (`/healthz` and `/metrics` come from `shared::http::ops_router`).
+//! This binary's own operational endpoints: `/readyz`, `/openapi.json` and
+//! `/docs` (Swagger UI, its assets compiled in); `/healthz` and `/metrics`
+//! come from `shared::http::ops_router`.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use axum::{
 };
 use shared::http::Readiness;
 use sqlx::PgPool;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::schema::SchemaStatus;
 
@@ -35,6 +37,9 @@ pub fn router(pool: PgPool, schema: SchemaStatus, openapi_json: String) -> Route
                 async move { ([(header::CONTENT_TYPE, "application/json")], spec).into_response() }
             }),
         )
+        .merge(Router::from(
+            SwaggerUi::new("/docs").config(Config::from("/openapi.json")),
+        ))
         .merge(shared::http::ops_router())
 }
 

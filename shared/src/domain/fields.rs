@@ -5,11 +5,15 @@ use chrono::{DateTime, Utc};
 pub struct Title(String);
 
 impl Title {
+    pub const MAX_CHARS: usize = 200;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let title = raw.trim();
         match title.chars().count() {
             0 => Err("must not be empty".into()),
-            n if n > 200 => Err("must be at most 200 characters".into()),
+            n if n > Self::MAX_CHARS => {
+                Err(format!("must be at most {} characters", Self::MAX_CHARS))
+            }
             _ => Ok(Self(title.to_owned())),
         }
     }
@@ -24,9 +28,11 @@ impl Title {
 pub struct Description(String);
 
 impl Description {
+    pub const MAX_CHARS: usize = 5000;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().count() > 5000 {
-            return Err("must be at most 5000 characters".into());
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -41,9 +47,11 @@ impl Description {
 pub struct HttpUrl(String);
 
 impl HttpUrl {
+    pub const MAX_CHARS: usize = 2048;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().count() > 2048 {
-            return Err("must be at most 2048 characters".into());
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
         let url = url::Url::parse(raw).map_err(|e| format!("must be an absolute URL ({e})"))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -66,10 +74,12 @@ impl HttpUrl {
 pub struct Duration(i32);
 
 impl Duration {
+    pub const MAX: i32 = 86_400;
+
     pub fn parse(raw: i64) -> Result<Self, String> {
         match i32::try_from(raw) {
-            Ok(v) if (0..=86_400).contains(&v) => Ok(Self(v)),
-            _ => Err("must be an integer from 0 to 86400".into()),
+            Ok(v) if (0..=Self::MAX).contains(&v) => Ok(Self(v)),
+            _ => Err(format!("must be an integer from 0 to {}", Self::MAX)),
         }
     }
 

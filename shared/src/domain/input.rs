@@ -15,7 +15,8 @@ use crate::FieldError;
 /// Videos in one batch create.
 pub const MAX_BATCH: usize = 1000;
 
-const WRITABLE: &[&str] = &[
+/// The fields a client may write, in the resource's order.
+pub const WRITABLE_FIELDS: &[&str] = &[
     "title",
     "description",
     "video_url",
@@ -308,7 +309,7 @@ impl<'a> Fields<'a> {
             if READ_ONLY.contains(&key.as_str()) {
                 let path = fields.path(key);
                 fields.errors.push(FieldError::new(path, "is read-only"));
-            } else if !WRITABLE.contains(&key.as_str()) {
+            } else if !WRITABLE_FIELDS.contains(&key.as_str()) {
                 let path = fields.path(key);
                 fields
                     .errors
@@ -428,11 +429,31 @@ fn text<T>(
 fn integer<T>(
     parse: fn(i64) -> Result<T, String>,
 ) -> impl Fn(&Value, &str, DateTime<Utc>) -> Result<T, Vec<FieldError>> {
-    move |value, path, _| match value.as_i64() {
-        Some(n) => parse(n).map_err(|m| vec![FieldError::new(path, m)]),
-        None if value.is_u64() => Err(vec![FieldError::new(path, "is too large")]),
+    move |value, path, _| match whole_number(value) {
+        Some(Ok(n)) => parse(n).map_err(|m| vec![FieldError::new(path, m)]),
+        Some(Err(())) => Err(vec![FieldError::new(path, "is too large")]),
         None => Err(vec![FieldError::new(path, "must be an integer")]),
     }
+}
+
+/// A JSON number with no fractional part, as JSON Schema's `integer` reads
+/// it: `95` and `95.0` alike (JSON has one number type); `Err` when it does
+/// not fit an i64.
+fn whole_number(value: &Value) -> Option<Result<i64, ()>> {
+    if let Some(n) = value.as_i64() {
+        return Some(Ok(n));
+    }
+    if value.is_u64() {
+        return Some(Err(()));
+    }
+    let f = value.as_f64().filter(|f| f.fract() == 0.0)?;
+    // i64::MIN is exactly representable; i64::MAX rounds up to 2^63, out of range.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    Some(if f >= i64::MIN as f64 && f < i64::MAX as f64 {
+        Ok(f as i64)
+    } else {
+        Err(())
+    })
 }
 
 fn published_at(
@@ -595,6 +616,29 @@ mod tests {
         ] {
             let errors = VideoPatch::parse(&body, now()).unwrap_err();
             assert_eq!(errors, vec![FieldError::new(field, message)], "{body}");
+        }
+    }
+
+    #[test]
+    fn whole_floats_are_integers() {
+        let patch = VideoPatch::parse(
+            &json!({"view_count": 4705.0, "duration_seconds": 95.0}),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(patch.view_count, Some(ViewCount::parse(4705).unwrap()));
+        assert_eq!(patch.duration, Some(Some(Duration::parse(95).unwrap())));
+        for (body, message) in [
+            (json!({"view_count": 1.5}), "must be an integer"),
+            (json!({"view_count": 1e19}), "is too large"),
+            (json!({"view_count": -1.0}), "must be an integer >= 0"),
+        ] {
+            let errors = VideoPatch::parse(&body, now()).unwrap_err();
+            assert_eq!(
+                errors,
+                vec![FieldError::new("view_count", message)],
+                "{body}"
+            );
         }
     }
 

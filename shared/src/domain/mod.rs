@@ -7,6 +7,6 @@ mod tag;
 mod video;
 
 pub use fields::{Description, Duration, HttpUrl, PublishedAt, Title, ViewCount};
-pub use input::{parse_batch, NewVideo, VideoFields, VideoPatch, MAX_BATCH};
-pub use tag::{Tag, Tags, MAX_TAGS};
+pub use input::{parse_batch, NewVideo, VideoFields, VideoPatch, MAX_BATCH, WRITABLE_FIELDS};
+pub use tag::{Tag, Tags, MAX_TAGS, MAX_TAG_CHARS};
 pub use video::{Status, Video};

@@ -3,7 +3,8 @@ use serde::Serialize;
 use crate::FieldError;
 
 pub const MAX_TAGS: usize = 20;
-const MAX_TAG_CHARS: usize = 50;
+/// Characters of one tag, after trimming and lower-casing.
+pub const MAX_TAG_CHARS: usize = 50;
 
 /// A tag: trimmed, lower-cased, 1..=50 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

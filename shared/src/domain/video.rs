@@ -10,6 +10,8 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Self; 2] = [Self::Draft, Self::Published];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",

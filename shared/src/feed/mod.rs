@@ -8,5 +8,6 @@ mod query;
 pub use cursor::{Cursor, CursorPosition};
 pub use envelope::{total_pages, FeedPage};
 pub use query::{
-    FeedQuery, Listing, Position, Sort, StatusFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    FeedQuery, Listing, Position, Sort, StatusFilter, ADMIN_PARAMETERS, DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE, PUBLIC_PARAMETERS,
 };

@@ -15,6 +15,8 @@ pub enum Sort {
 }
 
 impl Sort {
+    pub const ALL: [Self; 2] = [Self::Newest, Self::Popular];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Newest => "newest",
@@ -40,6 +42,8 @@ pub enum StatusFilter {
 }
 
 impl StatusFilter {
+    pub const ALL: [Self; 3] = [Self::All, Self::Draft, Self::Published];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::All => "all",
@@ -204,6 +208,10 @@ impl FeedQuery {
         }
     }
 }
+
+/// The query parameters of the public feed, and the admin listing's extra one.
+pub const PUBLIC_PARAMETERS: &[&str] = &["page", "page_size", "sort", "tag", "cursor"];
+pub const ADMIN_PARAMETERS: &[&str] = &["status"];
 
 fn collect(query: &str, admin: bool) -> Result<Raw, Problem> {
     let mut raw = Raw::default();

@@ -5,8 +5,6 @@ mod queries;
 use axum::{
     extract::{rejection::PathRejection, Path, Request, State},
     response::Response,
-    routing::get,
-    Router,
 };
 use shared::{
     cache::{request_key, Scope, DETAIL_REQUEST},
@@ -14,14 +12,16 @@ use shared::{
     feed::{FeedPage, FeedQuery},
     Problem,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{error::ApiError, response::respond, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/videos", get(list))
-        .route("/v1/videos/{id}", get(detail))
+/// The routes with their documentation: each route is in `/openapi.json` by construction.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(detail))
 }
 
 /// The public feed: published videos, page by page or by cursor.

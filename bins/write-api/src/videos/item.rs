@@ -17,7 +17,7 @@ use super::{parse_id, with_etag, writable_fields};
 use crate::{
     body::MergePatchBody,
     error::ApiError,
-    openapi::VideoPatchDoc,
+    openapi::VideoMergePatch,
     preconditions::{check_if_match, etag, if_none_match},
 };
 
@@ -32,7 +32,7 @@ use crate::{
     ),
     responses(
         (status = 200, description = "The video", body = Video, headers(("ETag" = String, description = "\"<version>\""))),
-        (status = 304, description = "Not modified"),
+        (status = 304, description = "Not modified", headers(("ETag" = String, description = "\"<version>\""))),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such video (or a malformed id)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Postgres unavailable", body = Problem, content_type = "application/problem+json"),
@@ -94,8 +94,8 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Video, ApiError> {
         ("id" = Uuid, Path, description = "The video's id"),
         ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, a list of them, or `*`"),
     ),
-    request_body(content = VideoPatchDoc, content_type = "application/merge-patch+json",
-        description = "Also accepted as application/json. Present fields replace, `null` clears a nullable field."),
+    request_body(description = "A JSON merge patch, as application/merge-patch+json or application/json.",
+        content((VideoMergePatch = "application/merge-patch+json"), (VideoMergePatch = "application/json"))),
     responses(
         (status = 200, description = "The video after the patch (same version if nothing changed)", body = Video,
             headers(("ETag" = String, description = "\"<version>\""))),
