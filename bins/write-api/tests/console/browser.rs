@@ -1,7 +1,7 @@
 //! The console end to end in a real headless Chromium (Debian's `chromium`
 //! driven through `chromedriver` over WebDriver), the way an admin uses it:
 //! every field is found by its visible label. Takes the README's screenshots
-//! (docs/console-list.png, docs/console-edit.png).
+//! (docs/console-*.png; see `screenshot`).
 //!
 //! `CHROMIUM` and `CHROMEDRIVER` name the binaries (default: Debian's paths;
 //! scripts/test finds or installs them). Missing binaries fail the test under
@@ -166,10 +166,20 @@ async fn path(client: &Client) -> String {
     }
 }
 
+/// Every run writes its screenshots under target/screenshots/; the README's
+/// copies in docs/ are replaced only with `UPDATE_SCREENSHOTS=1`, so a test
+/// run leaves the work tree clean.
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    std::fs::write(docs.join(name), png).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = if std::env::var("UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        root.join("docs")
+    } else {
+        root.join("target/screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
 }
 
 async fn stored(app: &App, id: &str) -> Option<(String, String)> {
