@@ -291,11 +291,13 @@ impl Env {
 
 /// The three binaries on one environment.
 pub struct Stack {
-    pub env: Env,
     pub write: Proc,
     pub read: Proc,
     pub invalidator: Proc,
     pub http: reqwest::Client,
+    /// Last: fields drop in order, and the processes must be gone before the
+    /// environment deletes their keys.
+    pub env: Env,
 }
 
 impl Stack {
