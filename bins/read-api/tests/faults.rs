@@ -26,6 +26,8 @@ async fn start_with_redis(pool: &PgPool, redis_url: &str) -> TestApp {
         &common::random_prefix(),
     );
     config.redis_timeout_ms = REDIS_TIMEOUT_MS;
+    // The production default: a connect that waits is the delay under test.
+    config.redis_connect_timeout_ms = 250;
     // Long enough that no probe falls into a measured stretch; recovery comes
     // from the epoch refresher, which probes every second anyway.
     config.redis_cooloff_ms = 60_000;

@@ -40,6 +40,12 @@ pub fn config(database_url: &str, redis_url: Option<&str>, prefix: &str) -> Conf
     config.redis_url = redis_url.map(str::to_owned);
     config.cache_keys.redis_key_prefix = prefix.to_owned();
     config.database.database_url = database_url.to_owned();
+    // Generous Redis timeouts: on a loaded machine a Redis call may take
+    // longer than the production 50 ms, and a test about something else
+    // (single flight, the stale-set race) must not turn into a BYPASS by
+    // luck. The fault tests set their own.
+    config.redis_timeout_ms = 2_000;
+    config.redis_connect_timeout_ms = 2_000;
     config
 }
 
