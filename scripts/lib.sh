@@ -224,3 +224,21 @@ find_browser() {
     export CHROMIUM CHROMEDRIVER
     say "Browser: $CHROMIUM  Driver: $CHROMEDRIVER"
 }
+
+# A Compose client for tests/ops.rs (`config -q` validates compose.yaml and
+# needs no Docker engine): the `docker compose` plugin, else the standalone
+# `docker-compose`, else Debian's `docker-compose` package installed here when
+# root. Without one, that test fails under CI=true and says so elsewhere.
+find_or_install_compose() {
+    if docker compose version >/dev/null 2>&1 || docker-compose version >/dev/null 2>&1; then
+        return
+    fi
+    if is_root && command -v apt-get >/dev/null; then
+        say "no Compose client; installing Debian's docker-compose"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null 2>&1; then
+            apt-get update -q >/dev/null 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null 2>&1 || true
+        fi
+    fi
+    docker-compose version >/dev/null 2>&1 || say "warning: no Compose client (docker compose / docker-compose); tests/ops.rs cannot validate compose.yaml"
+}

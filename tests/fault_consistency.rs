@@ -35,8 +35,10 @@ const RECOVERY: Duration = Duration::from_secs(20);
 /// Once the invalidator has caught up, how long the served pages may take to
 /// equal the truth.
 const CONVERGE: Duration = Duration::from_secs(2);
-/// The breaker's promise: a dead or hung Redis never makes a read wait this long.
-const BOUNDED: Duration = Duration::from_secs(1);
+/// The breaker's promise: a dead or hung Redis never makes a read wait this
+/// long (bounded, not hung: an unbounded Redis call would run into the HTTP
+/// client's 10 s timeout; how fast bypassed reads are is the benchmarks' job).
+const BOUNDED: Duration = Duration::from_secs(3);
 /// A tag the seed gives many videos (second in its vocabulary).
 const TAG: &str = "summer";
 
@@ -588,11 +590,7 @@ async fn private_postgres(videos: u32) -> (PrivatePostgres, PgPool, Env) {
         .await
         .unwrap();
     shared::db::MIGRATOR.run(&pool).await.unwrap();
-    let env = Env {
-        database_url: pg.url("app"),
-        redis_url: shared::testing::redis_url(),
-        prefix: format!("e2e:{}:", Uuid::new_v4().simple()),
-    };
+    let env = Env::new(pg.url("app"));
     env.seed(videos);
     (pg, pool, env)
 }
@@ -915,15 +913,17 @@ async fn backends_terminated_under_load_recover_and_serve_the_truth() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let acked = Instant::now();
-    let fresh = wait_until(Duration::from_secs(1), || async {
+    // For the figure only: when it first showed. The promise is checked below.
+    wait_until(common::FRESH_WITHIN, || async {
         stack.get(&path).await.2["title"] == json!("After the kills")
     })
     .await;
     let fresh_after = acked.elapsed();
-    assert!(
-        fresh,
-        "a write after the storm not fresh after {fresh_after:?}"
-    );
+    stack
+        .assert_fresh(acked, &path, "a write after the storm", |_, body| {
+            body["title"] == json!("After the kills")
+        })
+        .await;
     let converged = assert_consistent(&stack, &pool, &videos).await;
     let lost = common::metric(
         &stack.metrics(&stack.invalidator).await,

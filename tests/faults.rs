@@ -80,11 +80,7 @@ async fn invalidator_reconnects_to_a_restarted_postgres_and_catches_up() {
         .await
         .unwrap();
     shared::db::MIGRATOR.run(&pool).await.unwrap();
-    let env = Env {
-        database_url: pg.url("app"),
-        redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        prefix: format!("e2e:{}:", Uuid::new_v4().simple()),
-    };
+    let env = Env::new(pg.url("app"));
     let stack = Stack::start(env).await;
     let a = stack.create("Before", &["summer"], "published").await;
     stack.warm(SUMMER).await;

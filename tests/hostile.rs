@@ -664,10 +664,10 @@ async fn a_slow_client_gets_a_request_timeout(
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-/// A client that dribbles its headers and never finishes them (slowloris)
-/// should be cut off. Today nothing is: `axum::serve` sets no hyper timer, so
-/// hyper's header read timeout is off and such a connection is held forever.
-/// Run with `--ignored` once `shared::http::serve` sets one.
+/// A client that dribbles its headers and never finishes them (slowloris) is
+/// cut off: `shared::http::serve` gives hyper a timer and a header read
+/// timeout (`HEADER_READ_TIMEOUT`), without which such a connection would be
+/// held forever.
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_client_that_never_finishes_its_headers_is_cut_off(
     _pool_options: PgPoolOptions,

@@ -384,18 +384,12 @@ async fn every_metric_the_dashboard_and_alerts_name_is_exported(
 
     // The error counters exist once an error happened: an invalidator whose
     // Postgres is unreachable, and one whose Redis is.
-    let unreachable = |database_url: &str, redis_url: &str| Env {
-        database_url: database_url.into(),
-        redis_url: redis_url.into(),
-        prefix: format!("e2e:{}:", Uuid::new_v4().simple()),
-    };
-    let no_postgres = unreachable(
-        "postgres://postgres@127.0.0.1:1/nowhere",
-        &stack.env.redis_url,
-    )
-    .invalidator();
-    let no_redis = unreachable(&stack.env.database_url, "redis://127.0.0.1:1")
-        .invalidator_with(&[("INVALIDATOR_NAME", "no-redis".into())]);
+    // (Each Env outlives its process: dropping it deletes the prefix's keys.)
+    let no_postgres_env = Env::new("postgres://postgres@127.0.0.1:1/nowhere".into());
+    let no_postgres = no_postgres_env.invalidator();
+    let mut no_redis_env = Env::new(stack.env.database_url.clone());
+    no_redis_env.redis_url = "redis://127.0.0.1:1".into();
+    let no_redis = no_redis_env.invalidator_with(&[("INVALIDATOR_NAME", "no-redis".into())]);
 
     let procs = [
         &stack.read,
@@ -805,21 +799,38 @@ fn check_compose(compose: &Yaml) {
     );
 }
 
+/// The Compose client to validate `compose.yaml` with: the `docker compose`
+/// plugin, else the standalone `docker-compose` (Debian's package, which
+/// scripts/test installs when it can; `config` needs no Docker engine).
+fn compose_client() -> Option<Vec<&'static str>> {
+    [vec!["docker", "compose"], vec!["docker-compose"]]
+        .into_iter()
+        .find(|client| {
+            Command::new(client[0])
+                .args(&client[1..])
+                .arg("version")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+}
+
 #[test]
-fn compose_config_is_valid_for_docker_compose_when_the_client_is_present() {
-    let present = Command::new("docker")
-        .args(["compose", "version"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        eprintln!("skipped: no `docker compose` client (the YAML checks above still ran)");
+fn compose_config_is_valid_for_docker_compose() {
+    let Some(client) = compose_client() else {
+        // Never a silent pass in CI: there the client is part of the toolchain.
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "no Compose client (`docker compose` or `docker-compose`); scripts/test installs one"
+        );
+        eprintln!("SKIPPED: no Compose client (`docker compose` or `docker-compose`); run scripts/test to install one");
         return;
-    }
-    let output = Command::new("docker")
-        .args(["compose", "-f", "compose.yaml", "config", "-q"])
+    };
+    let output = Command::new(client[0])
+        .args(&client[1..])
+        .args(["-f", "compose.yaml", "config", "-q"])
         .current_dir(root())
         .env("ADMIN_TOKENS", "compose-config-check")
         .stdin(Stdio::null())
@@ -827,7 +838,46 @@ fn compose_config_is_valid_for_docker_compose_when_the_client_is_present() {
         .unwrap();
     assert!(
         output.status.success(),
-        "docker compose config: {}",
+        "{} config: {}",
+        client.join(" "),
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_compose_config_check_rejects_a_broken_file() {
+    let Some(client) = compose_client() else {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "no Compose client"
+        );
+        eprintln!("SKIPPED: no Compose client");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("compose-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("compose.yaml");
+    // A service with a key Compose does not know.
+    std::fs::write(
+        &broken,
+        "services:\n  web:\n    image: busybox\n    not_a_compose_key: 1\n",
+    )
+    .unwrap();
+    let status = Command::new(client[0])
+        .args(&client[1..])
+        .arg("-f")
+        .arg(&broken)
+        .args(["config", "-q"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        !status.success(),
+        "{} accepted a broken file",
+        client.join(" ")
     );
 }

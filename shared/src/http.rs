@@ -246,3 +246,62 @@ pub async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn buggy_handler() -> &'static str {
+        panic!("select secret_column from hidden_table at /srv/app/src/db.rs")
+    }
+
+    /// No route of the binaries panics on any input (the property tests in
+    /// tests/hostile.rs look for one); this handler stands in for the bug
+    /// that would, behind the very layers every binary wraps its routes in.
+    #[tokio::test]
+    async fn a_panic_becomes_a_500_problem_that_reveals_nothing() {
+        let app = with_common_layers(
+            Router::new().route("/boom", get(|| async { buggy_handler() })),
+            Duration::from_secs(5),
+        );
+        let response = app
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            crate::problem::CONTENT_TYPE
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(problem["status"], 500, "{text}");
+        for leak in [
+            "secret_column",
+            "hidden_table",
+            "select",
+            "/srv/app",
+            ".rs",
+            "panicked",
+            "backtrace",
+            "expect",
+            "option",
+            "http.rs",
+        ] {
+            assert!(
+                !text.to_lowercase().contains(leak),
+                "the body reveals {leak:?}: {text}"
+            );
+        }
+    }
+}

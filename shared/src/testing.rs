@@ -12,6 +12,7 @@
 //! pg.stop().await?; pg.restart().await?;          // same port and data
 //! wait_until(Duration::from_secs(5), || async { cond }).await // true if cond became true in time
 //! database_url(&pool); redis_url();               // the servers the test run uses (not always :5432/:6379)
+//! let _keys = RedisKeysGuard::new(redis_url(), prefix); // deletes the prefix's keys on drop
 //! let mut c = PrivateRedisCluster::start().await?; // 3 masters, no replicas
 //! c.url(); c.master_of("k{tag}").await?;          // comma-separated REDIS_URL; which master serves a key
 //! c.stop(1).await?; c.restart(1).await?;          // one master down; back empty, same port and slots
@@ -144,6 +145,71 @@ pub fn database_url(pool: &sqlx::PgPool) -> String {
 /// start a private Redis), else the local default.
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Deletes every key under a test's prefix from the Redis at `url` when
+/// dropped, so that a run leaves nothing in a shared Redis: the binaries write
+/// keys without a TTL (the epoch, the invalidator's high-water mark). Also on
+/// a failing test (drop runs while unwinding). Best effort and bounded: an
+/// unreachable or clustered (comma-separated) URL is left alone; private
+/// servers take their keys with them.
+#[derive(Debug)]
+pub struct RedisKeysGuard {
+    url: String,
+    prefix: String,
+}
+
+impl RedisKeysGuard {
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+        }
+    }
+}
+
+impl Drop for RedisKeysGuard {
+    fn drop(&mut self) {
+        if !self.url.contains(',') && !self.prefix.is_empty() {
+            let _ = delete_keys(&self.url, &self.prefix);
+        }
+    }
+}
+
+/// Deletes the keys starting with `prefix` (SCAN, which a test may use: it
+/// walks only the shared test server); returns how many were deleted.
+pub fn delete_keys(url: &str, prefix: &str) -> redis::RedisResult<usize> {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_connection_with_timeout(TIMEOUT)?;
+    conn.set_read_timeout(Some(TIMEOUT))?;
+    conn.set_write_timeout(Some(TIMEOUT))?;
+    // Glob metacharacters in the prefix match only themselves.
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    let (mut cursor, mut deleted) = (0u64, 0);
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)?;
+        if !keys.is_empty() {
+            deleted += redis::cmd("UNLINK").arg(&keys).query::<usize>(&mut conn)?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
 }
 
 /// Whether a Redis server answers PING on `port` within a second.
@@ -904,6 +970,32 @@ mod tests {
             .query_async(&mut conn)
             .await?;
         Ok(before)
+    }
+
+    #[tokio::test]
+    async fn the_keys_guard_deletes_its_prefix_and_nothing_else() {
+        let redis = PrivateRedis::start().await.unwrap();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        for key in ["t*1:epoch", "t*1:{feed}:gen", "t*12:epoch", "other"] {
+            let () = redis::cmd("SET")
+                .arg(key)
+                .arg("v")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        let url = redis.url();
+        tokio::task::spawn_blocking(move || drop(RedisKeysGuard::new(url, "t*1:")))
+            .await
+            .unwrap();
+        let mut left: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        left.sort();
+        assert_eq!(left, ["other", "t*12:epoch"]);
     }
 
     #[tokio::test]

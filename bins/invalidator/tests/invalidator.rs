@@ -2,7 +2,7 @@
 //! Redis (one key prefix per test).
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use clap::Parser;
 use invalidator::{checkpoint, outbox, Cache, Config, Invalidator};
@@ -16,7 +16,8 @@ use sqlx::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use shared::testing::redis_url;
+use shared::testing::{redis_url, wait_until, RedisKeysGuard};
+use tokio::task::JoinHandle;
 
 fn prefix() -> String {
     format!("test:inv:{:016x}:", rand::rng().random::<u64>())
@@ -27,6 +28,9 @@ struct Harness {
     prefix: String,
     cache: Cache,
     redis: redis::aio::MultiplexedConnection,
+    /// The epoch, the high-water mark and the marks have no TTL: deleted
+    /// when the test ends, failing or not.
+    _keys: RedisKeysGuard,
 }
 
 impl Harness {
@@ -40,6 +44,7 @@ impl Harness {
             .unwrap();
         Self {
             pool,
+            _keys: RedisKeysGuard::new(redis_url(), prefix.clone()),
             prefix,
             cache,
             redis,
@@ -69,6 +74,21 @@ impl Harness {
                 .set(self.cache.keys().generation(scope), "marked")
                 .await
                 .unwrap();
+        }
+    }
+
+    /// Whether `scope`'s generation changed since `mark` (a future that
+    /// borrows nothing, for `wait_until`).
+    fn was_purged(&self, scope: &Scope) -> impl std::future::Future<Output = bool> + 'static {
+        let mut redis = self.redis.clone();
+        let key = self.cache.keys().generation(scope);
+        async move {
+            redis
+                .get::<_, Option<String>>(key)
+                .await
+                .unwrap()
+                .as_deref()
+                != Some("marked")
         }
     }
 
@@ -115,22 +135,6 @@ async fn exec(pool: &PgPool, sql: &str, id: Uuid) {
 
 fn tag(t: &str) -> Scope {
     Scope::Tag(t.into())
-}
-
-async fn wait_until<F: Future<Output = bool>>(
-    deadline: Duration,
-    mut f: impl FnMut() -> F,
-) -> bool {
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if f().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -275,11 +279,10 @@ async fn bulk_changes_are_processed_in_order_in_batches(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn checkpoint_advances_only_after_a_successful_purge(pool: PgPool) {
     let mut h = Harness::new(pool).await;
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_url = format!("redis://{}", closed.local_addr().unwrap());
-    drop(closed);
-    let dead = Cache::new(&dead_url, &h.prefix, Duration::from_millis(300)).unwrap();
+    // A privileged port nothing listens on (a port just released by this
+    // test could be taken by another process meanwhile).
+    let dead_url = "redis://127.0.0.1:1";
+    let dead = Cache::new(dead_url, &h.prefix, Duration::from_millis(300)).unwrap();
     insert(&h.pool, "published", &["summer"]).await;
     h.mark(&[tag("summer")]).await;
 
@@ -422,12 +425,39 @@ async fn pruning_keeps_what_a_checkpoint_still_needs(pool: PgPool) {
     assert_eq!(h.newest_seq().await, 5);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+type Service = JoinHandle<Result<(), invalidator::Error>>;
+
+/// Starts the whole service (`invalidator::run`) with `args` and its ops
+/// endpoints on a free port; returns it and its base URL once it is ready.
+/// `run` binds the port itself, so another process may take it between the
+/// choice and the bind: a start that fails is retried on another port.
+async fn start_service(args: &[&str], shutdown: &CancellationToken) -> (Service, String) {
+    let http = reqwest::Client::new();
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let port = shared::testing::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut argv = vec!["invalidator", "--listen-addr", listen.as_str()];
+        argv.extend_from_slice(args);
+        let config = Config::try_parse_from(argv).unwrap();
+        let service = tokio::spawn(invalidator::run(config, shutdown.clone()));
+        let base = format!("http://{listen}");
+        let ready = wait_until(Duration::from_secs(20), || async {
+            service.is_finished()
+                || http
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(ready, "never ready");
+        if !service.is_finished() {
+            return (service, base);
+        }
+        failures.push(format!("{:?}", service.await));
+    }
+    panic!("the service did not start: {failures:?}");
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -438,48 +468,33 @@ async fn the_running_service_follows_notifications_and_stops_on_shutdown(
     let pool = PgPoolOptions::new().connect_with(connect).await.unwrap();
     let database_url = shared::testing::database_url(&pool);
     let mut h = Harness::new(pool).await;
-    let port = free_port();
-    let config = Config::try_parse_from([
-        "invalidator",
-        "--database-url",
-        &database_url,
-        "--redis-url",
-        &redis_url(),
-        "--redis-key-prefix",
-        &h.prefix,
-        "--listen-addr",
-        &format!("127.0.0.1:{port}"),
-        // Long enough that only a notification explains a purge in time.
-        "--poll-interval-ms",
-        "60000",
-    ])
-    .unwrap();
+    let redis = redis_url();
     let shutdown = CancellationToken::new();
-    let service = tokio::spawn(invalidator::run(config, shutdown.clone()));
+    let (service, base) = start_service(
+        &[
+            "--database-url",
+            &database_url,
+            "--redis-url",
+            &redis,
+            "--redis-key-prefix",
+            &h.prefix,
+            // Far longer than the wait below: only a notification explains
+            // a purge in time.
+            "--poll-interval-ms",
+            "600000",
+        ],
+        &shutdown,
+    )
+    .await;
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            http.get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await,
-        "never ready"
-    );
 
     h.mark(&[Scope::Feed]).await;
     insert(&h.pool, "published", &["summer"]).await;
-    let mut purged = false;
-    for _ in 0..100 {
-        if h.purged(&[Scope::Feed]).await.len() == 1 {
-            purged = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(purged, "not purged within a second of the commit");
+    let purged = wait_until(Duration::from_secs(20), || h.was_purged(&Scope::Feed)).await;
+    assert!(
+        purged,
+        "not purged within 20 s of the commit, without a poll"
+    );
     assert!(h.generation(&tag("summer")).await.is_some());
     assert!(
         wait_until(Duration::from_secs(5), || async {
@@ -549,29 +564,30 @@ async fn the_outbox_is_polled_when_no_notification_comes(
     let pool = PgPoolOptions::new().connect_with(connect).await.unwrap();
     let database_url = shared::testing::database_url(&pool);
     let mut h = Harness::new(pool).await;
-    let config = Config::try_parse_from([
-        "invalidator",
-        "--database-url",
-        &database_url,
-        "--redis-url",
-        &redis_url(),
-        "--redis-key-prefix",
-        &h.prefix,
-        "--listen-addr",
-        "127.0.0.1:0",
-        "--poll-interval-ms",
-        "200",
-    ])
-    .unwrap();
+    let redis = redis_url();
     let shutdown = CancellationToken::new();
-    let service = tokio::spawn(invalidator::run(config, shutdown.clone()));
+    let (service, _) = start_service(
+        &[
+            "--database-url",
+            &database_url,
+            "--redis-url",
+            &redis,
+            "--redis-key-prefix",
+            &h.prefix,
+            "--poll-interval-ms",
+            "200",
+        ],
+        &shutdown,
+    )
+    .await;
     // Started once it has created the epoch.
-    for _ in 0..1000 {
-        if h.epoch().await.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let epoch_key = h.cache.keys().epoch();
+    let started = wait_until(Duration::from_secs(20), || {
+        let (mut redis, key) = (h.redis.clone(), epoch_key.clone());
+        async move { redis.get::<_, Option<String>>(key).await.unwrap().is_some() }
+    })
+    .await;
+    assert!(started, "no epoch written");
 
     // Written straight into the outbox: no trigger, so no NOTIFY. The first
     // may be found by the catch-up on start; once that catch-up is over (its
@@ -587,15 +603,15 @@ async fn the_outbox_is_polled_when_no_notification_comes(
         .await
         .unwrap();
         let mark_key = format!("{}invalidator:default:hwm", h.prefix);
-        let mut done = false;
-        for _ in 0..200 {
-            let mark: Option<i64> = h.redis.get(&mark_key).await.unwrap();
-            if mark == Some(seq) && h.purged(&[Scope::Feed]).await.len() == 1 {
-                done = true;
-                break;
+        let done = wait_until(Duration::from_secs(20), || {
+            let (mut redis, key) = (h.redis.clone(), mark_key.clone());
+            let purged = h.was_purged(&Scope::Feed);
+            async move {
+                let mark: Option<i64> = redis.get(key).await.unwrap();
+                mark == Some(seq) && purged.await
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await;
         assert!(
             done,
             "event {seq}, without a notification, was not picked up by the poll"

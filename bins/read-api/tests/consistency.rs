@@ -70,7 +70,7 @@ async fn start_gated(pool: &PgPool) -> (Arc<TestApp>, Gate) {
     let (hooks, gate) = gated_hooks();
     let config = common::config(
         &common::database_url(pool),
-        Some(common::REDIS),
+        Some(common::redis()),
         &common::random_prefix(),
     );
     (Arc::new(TestApp::start_with(config, hooks).await), gate)
@@ -122,7 +122,7 @@ async fn a_reader_that_queried_before_a_write_cannot_cache_its_stale_page(pool: 
         );
 
         // Its page was stored, but under the replaced generation...
-        let redis = redis::Client::open(common::REDIS).unwrap();
+        let redis = redis::Client::open(common::redis()).unwrap();
         let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
         let stored: Option<Vec<u8>> = redis::cmd("GET")
             .arg(&held_key)
@@ -333,12 +333,12 @@ async fn processes_share_entries_and_no_in_process_copy_outlives_a_purge(pool: P
     let prefix = common::random_prefix();
     let url = common::database_url(&pool);
     let first = TestApp::start_with(
-        common::config(&url, Some(common::REDIS), &prefix),
+        common::config(&url, Some(common::redis()), &prefix),
         Hooks::default(),
     )
     .await;
     let second = TestApp::start_with(
-        common::config(&url, Some(common::REDIS), &prefix),
+        common::config(&url, Some(common::redis()), &prefix),
         Hooks::default(),
     )
     .await;

@@ -12,10 +12,12 @@ use read_api::Hooks;
 use shared::testing::{PrivatePostgres, PrivateRedis};
 use sqlx::PgPool;
 
-/// Far above what a request served from Postgres takes here, far below the
-/// Redis timeout the tests configure: a request that waited for Redis fails it.
-const NO_DELAY: Duration = Duration::from_millis(500);
-const REDIS_TIMEOUT_MS: u64 = 1_000;
+/// Half the Redis timeout the tests configure: a request that waited for
+/// Redis takes the whole timeout and fails this; one served from Postgres on
+/// a loaded machine stays far below it. (Behaviour, not speed: the benchmarks
+/// measure how fast a bypassed request is.)
+const NO_DELAY: Duration = Duration::from_millis(REDIS_TIMEOUT_MS / 2);
+const REDIS_TIMEOUT_MS: u64 = 4_000;
 
 async fn start_with_redis(pool: &PgPool, redis_url: &str) -> TestApp {
     let mut config = common::config(
@@ -24,6 +26,8 @@ async fn start_with_redis(pool: &PgPool, redis_url: &str) -> TestApp {
         &common::random_prefix(),
     );
     config.redis_timeout_ms = REDIS_TIMEOUT_MS;
+    // The production default: a connect that waits is the delay under test.
+    config.redis_connect_timeout_ms = 250;
     // Long enough that no probe falls into a measured stretch; recovery comes
     // from the epoch refresher, which probes every second anyway.
     config.redis_cooloff_ms = 60_000;
@@ -130,7 +134,7 @@ async fn with_postgres_down_hits_are_served_and_misses_get_503() {
     let id = NewVideo::published(at(1)).insert(&pool).await;
     pool.close().await;
 
-    let mut config = common::config(&url, Some(common::REDIS), &common::random_prefix());
+    let mut config = common::config(&url, Some(common::redis()), &common::random_prefix());
     config.database.database_acquire_timeout_ms = 500;
     let app = TestApp::start_with(config, Hooks::default()).await;
     let detail = format!("/v1/videos/{id}");

@@ -17,10 +17,12 @@ use tokio::{
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn sigterm_finishes_in_flight_requests_and_exits_0(pool: PgPool) {
     NewVideo::published(at(1)).insert(&pool).await;
+    let prefix = common::random_prefix();
+    let _keys = shared::testing::RedisKeysGuard::new(common::redis(), prefix.clone());
     let mut child = Command::new(env!("CARGO_BIN_EXE_read-api"))
         .env("DATABASE_URL", common::database_url(&pool))
-        .env("REDIS_URL", common::REDIS)
-        .env("REDIS_KEY_PREFIX", common::random_prefix())
+        .env("REDIS_URL", common::redis())
+        .env("REDIS_KEY_PREFIX", &prefix)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
@@ -66,7 +68,8 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0(pool: PgPool) {
         wait_until(Duration::from_secs(10), || async {
             sqlx::query_scalar::<_, i64>(
                 "select count(*) from pg_stat_activity
-                 where application_name = 'read-api' and wait_event_type = 'Lock'",
+                 where datname = current_database()
+                   and application_name = 'read-api' and wait_event_type = 'Lock'",
             )
             .fetch_one(&pool)
             .await

@@ -11,14 +11,22 @@ use clap::Parser;
 use read_api::{App, Config, Hooks, Stats};
 use reqwest::{header::HeaderMap, StatusCode};
 use serde_json::Value;
-use shared::cache::{KeySpace, Scope};
+use shared::{
+    cache::{KeySpace, Scope},
+    testing::RedisKeysGuard,
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use shared::testing::wait_until;
 
-pub const REDIS: &str = "redis://127.0.0.1:6379";
+/// The shared Redis of the test run (`REDIS_URL`; scripts/test may start a
+/// private one on another port).
+pub fn redis() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(shared::testing::redis_url)
+}
 
 pub fn random_prefix() -> String {
     format!("test:{}:", Uuid::new_v4().simple())
@@ -32,12 +40,18 @@ pub fn config(database_url: &str, redis_url: Option<&str>, prefix: &str) -> Conf
     config.redis_url = redis_url.map(str::to_owned);
     config.cache_keys.redis_key_prefix = prefix.to_owned();
     config.database.database_url = database_url.to_owned();
+    // Generous Redis timeouts: on a loaded machine a Redis call may take
+    // longer than the production 50 ms, and a test about something else
+    // (single flight, the stale-set race) must not turn into a BYPASS by
+    // luck. The fault tests set their own.
+    config.redis_timeout_ms = 2_000;
+    config.redis_connect_timeout_ms = 2_000;
     config
 }
 
+/// The test's database on whatever server `DATABASE_URL` named.
 pub fn database_url(pool: &PgPool) -> String {
-    let db = pool.connect_options().get_database().unwrap().to_owned();
-    format!("postgres://postgres@127.0.0.1:5432/{db}")
+    shared::testing::database_url(pool)
 }
 
 pub struct TestApp {
@@ -49,12 +63,15 @@ pub struct TestApp {
     pub redis_url: Option<String>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Deletes the prefix's keys (the epoch has no TTL) when the app goes,
+    /// failing test or not.
+    _keys: Option<RedisKeysGuard>,
 }
 
 impl TestApp {
     pub async fn start(pool: &PgPool) -> Self {
         Self::start_with(
-            config(&database_url(pool), Some(REDIS), &random_prefix()),
+            config(&database_url(pool), Some(redis()), &random_prefix()),
             Hooks::default(),
         )
         .await
@@ -78,6 +95,9 @@ impl TestApp {
             redis_url: config.redis_url.clone(),
             shutdown,
             server,
+            _keys: config.redis_url.as_ref().map(|url| {
+                RedisKeysGuard::new(url.clone(), config.cache_keys.redis_key_prefix.clone())
+            }),
         }
     }
 
@@ -118,16 +138,6 @@ impl TestApp {
             .unwrap()
             .unwrap()
             .unwrap();
-        // The epoch is the one key without a TTL; the rest expire by themselves.
-        if self.redis_url.as_deref() == Some(REDIS) {
-            let client = redis::Client::open(REDIS).unwrap();
-            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-            redis::cmd("DEL")
-                .arg(self.keys.epoch())
-                .query_async::<()>(&mut conn)
-                .await
-                .unwrap();
-        }
     }
 }
 
