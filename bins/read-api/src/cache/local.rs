@@ -74,6 +74,22 @@ impl LocalCache {
             .then(|| (copy.generation.clone(), Arc::clone(&copy.entry)))
     }
 
+    /// The copy for `key` in `epoch` if it was stored under `generation`.
+    pub fn get_under(
+        &self,
+        key: &str,
+        epoch: &str,
+        generation: &str,
+    ) -> Option<Arc<CachedResponse>> {
+        if self.max_bytes == 0 {
+            return None;
+        }
+        let inner = self.lock();
+        let copy = inner.copies.get(key)?;
+        (&*copy.epoch == epoch && copy.generation == generation && Instant::now() < copy.expires)
+            .then(|| Arc::clone(&copy.entry))
+    }
+
     pub fn insert(
         &self,
         key: String,

@@ -286,12 +286,14 @@ impl Cache {
         if !vouch.valid() {
             return None;
         }
-        let generation_key = self.keys.generation(scope);
-        let held = vouch.held(&generation_key)?;
-        let epoch = self.epoch.borrow().clone()?;
-        let local_key = format!("{generation_key} {request}");
-        let (generation, copy) = self.local.get(&local_key, &epoch)?;
-        (*generation == *held).then_some(copy)
+        // One allocation: the local key starts with the generation key.
+        let mut local_key = self.keys.generation(scope);
+        let generation_key_len = local_key.len();
+        local_key.push(' ');
+        local_key.push_str(request);
+        let held = vouch.held(&local_key[..generation_key_len])?;
+        let epoch = self.epoch.borrow();
+        self.local.get_under(&local_key, epoch.as_deref()?, &held)
     }
 
     /// Lets the tracking connection vouch for `generation` from now on,
