@@ -1,6 +1,6 @@
 //! Logs, traces and metrics, set up the same way by every binary.
 
-use std::sync::OnceLock;
+use std::{io::IsTerminal, sync::OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
@@ -22,7 +22,12 @@ pub fn init_tracing(args: &TelemetryArgs) {
                     .with_span_list(false),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        // Colours only on a terminal: in a log file they are noise, and
+        // painting every field name made each request's span cost ~7,000
+        // instructions (callgrind, docs/benchmarks.md).
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .try_init(),
     };
 }
 
