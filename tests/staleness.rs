@@ -324,6 +324,58 @@ async fn no_read_is_stale_a_second_after_an_acknowledged_write_with_redis_flappi
     check("Redis flapping", log);
 }
 
+/// The read API's in-process layer trusts Redis' pushed invalidations only
+/// while its tracking connection is alive: killing that connection again and
+/// again (invalidations sent meanwhile are lost) must cost no freshness.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn no_read_is_stale_a_second_after_an_acknowledged_write_with_tracking_connections_killed(
+    _pool_options: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let redis = PrivateRedis::start().await.unwrap();
+    let mut env = Env::for_test(&connect);
+    env.redis_url = redis.url();
+    let stack = Stack::start(env).await;
+    let ids = seed(&stack).await;
+    let mut admin = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let kills = RefCell::new(0);
+    let killing = async {
+        let until = Instant::now() + run_for() - Duration::from_millis(500);
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            // Tracking connections carry the `t` flag.
+            for id in list.lines().filter_map(|l| {
+                let tracking = l
+                    .split(' ')
+                    .any(|f| f.strip_prefix("flags=").is_some_and(|v| v.contains('t')));
+                tracking.then(|| l.split(' ').find_map(|f| f.strip_prefix("id=")))?
+            }) {
+                let _: redis::RedisResult<()> = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("ID")
+                    .arg(id)
+                    .query_async(&mut admin)
+                    .await;
+                *kills.borrow_mut() += 1;
+            }
+        }
+    };
+    let log = run(&stack, &ids, killing).await;
+    let kills = kills.into_inner();
+    println!("killed {kills} tracking connections");
+    assert!(kills >= 5, "only {kills} tracking connections were killed");
+    check("tracking connections killed", log);
+}
+
 /// Guarantee 7: Redis restarted with old data (a snapshot taken before a
 /// write, generations and entries included) serves nothing staler than the
 /// database within 10 s.

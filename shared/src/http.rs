@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{ConnectInfo, MatchedPath, Request},
+    extract::ConnectInfo,
     http::{header, HeaderName, HeaderValue, StatusCode},
-    middleware,
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
@@ -20,58 +19,33 @@ use hyper_util::{
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    sensitive_headers::SetSensitiveRequestHeadersLayer,
-    timeout::TimeoutLayer,
-    trace::TraceLayer,
-};
 
 use crate::{problem, telemetry, Problem};
 
+mod common;
+
+pub use common::CommonLayer;
+
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps an app's routes in the layers every API has. Apply last, after the
-/// app's own routes and layers, so that every response passes through them.
+/// Wraps an app's routes in the layers every API has (see [`common`]). Apply
+/// last, after the app's own routes and layers, so that every response passes
+/// through them. `request_timeout` bounds every request (408).
 pub fn with_common_layers(router: Router, request_timeout: Duration) -> Router {
-    router
-        .fallback(|| async { Problem::not_found("No such resource.") })
-        .layer(middleware::from_fn(telemetry::track_http_metrics))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                ]))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(make_span))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(middleware::from_fn(problem::normalize_errors))
-                .layer(CatchPanicLayer::new())
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    request_timeout,
-                )),
-        )
+    with_layers(router, Some(request_timeout))
 }
 
-fn make_span(request: &Request) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        route,
-        request_id,
-    )
+/// [`with_common_layers`] without the request timeout, for an app that bounds
+/// its I/O itself (and applies the timeout where I/O can block), so that a
+/// request without I/O pays for no timer.
+pub fn with_common_layers_untimed(router: Router) -> Router {
+    with_layers(router, None)
+}
+
+fn with_layers(router: Router, timeout: Option<Duration>) -> Router {
+    router
+        .fallback(|| async { Problem::not_found("No such resource.") })
+        .layer(common::CommonLayer::new(timeout))
 }
 
 /// `/healthz` and `/metrics`; each binary adds its own `/readyz`.

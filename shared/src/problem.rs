@@ -2,9 +2,7 @@
 
 use axum::{
     body::{Body, Bytes},
-    extract::Request,
     http::{header, HeaderValue, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use http_body_util::BodyExt;
@@ -154,12 +152,11 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Middleware that turns every error response that is not already
+/// Turns every error response that is not already
 /// problem+json (axum's own rejections, 404 and 405 from routing, 408 and 413
 /// from tower-http layers, a caught panic) into one, keeping its status and
 /// headers and, for short plain-text bodies, their message as the detail.
-pub async fn normalize_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+pub async fn normalize(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

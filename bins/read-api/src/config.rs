@@ -27,9 +27,10 @@ pub struct Config {
     #[arg(long, env = "CACHE_TTL_SECONDS", default_value_t = 300)]
     pub cache_ttl_seconds: u64,
 
-    /// Memory for in-process copies of cache entries (0: none). A copy is
-    /// served only after Redis confirmed its generation, so it is as fresh as
-    /// Redis; it saves moving the entry out of Redis on every hit.
+    /// Memory for in-process copies of cache entries (0: none, and no
+    /// tracking connection). A copy is served only while Redis' pushed
+    /// invalidations (a `CLIENT TRACKING` connection on a 250 ms heartbeat
+    /// lease) vouch for its generation, or after a `GET` confirmed it.
     #[arg(long, env = "LOCAL_CACHE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub local_cache_bytes: usize,
 

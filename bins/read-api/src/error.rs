@@ -12,6 +12,9 @@ pub enum ApiError {
     /// Postgres unreachable, or too busy to take the query in time.
     #[error("database unavailable")]
     Unavailable,
+    /// The request took longer than `REQUEST_TIMEOUT_MS` (408).
+    #[error("request timed out")]
+    Timeout,
     /// Logged where it happened; the client learns nothing of it.
     #[error("internal error")]
     Internal,
@@ -50,6 +53,11 @@ impl IntoResponse for ApiError {
                 Problem::unavailable("The database is unavailable or busy; retry shortly.")
                     .into_response()
             }
+            Self::Timeout => Problem::status(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "The request took too long.",
+            )
+            .into_response(),
             Self::Internal => Problem::internal().into_response(),
         }
     }

@@ -18,13 +18,16 @@ mod videos;
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    http::{header, Method},
+    http::{header, Method, StatusCode},
     Router,
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::{
+    cors::{Any, CorsLayer},
+    timeout::TimeoutLayer,
+};
 
 pub use crate::{
     cache::CacheSetupError,
@@ -83,7 +86,12 @@ pub async fn build(config: &Config, hooks: Hooks) -> Result<App, StartError> {
         .filter(|url| !url.trim().is_empty());
     let cache = match redis_url {
         Some(url) => {
-            let cache = Arc::new(Cache::new(config, url)?);
+            let cache = Arc::new(Cache::new(
+                config,
+                url,
+                hooks.after_generation_read.clone(),
+            )?);
+            cache.spawn_tracking(tasks.clone());
             let mut sync = EpochSync::default();
             // One bounded attempt now, so a healthy Redis caches from the first request.
             cache.refresh_epoch(&mut sync).await;
@@ -99,6 +107,7 @@ pub async fn build(config: &Config, hooks: Hooks) -> Result<App, StartError> {
         concurrency: config.database_concurrency(),
         wait: config.database.acquire_timeout(),
         query_timeout: config.database_query_timeout(),
+        request_timeout: config.http.request_timeout(),
     };
     let read_through = Arc::new(ReadThrough::new(cache, &limits, hooks));
     let state = AppState {
@@ -106,18 +115,26 @@ pub async fn build(config: &Config, hooks: Hooks) -> Result<App, StartError> {
         read_through: Arc::clone(&read_through),
     };
 
+    // The cached routes bound their own I/O (see `read_through`), so that an
+    // in-process hit pays for no timer; the others get the request timeout.
+    let timeout = || {
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.http.request_timeout())
+    };
     let (v1, document) = openapi::api();
     let api = v1
-        .merge(readiness::router())
-        .merge(openapi::router(&document))
+        .merge(
+            readiness::router()
+                .merge(openapi::router(&document))
+                .layer(timeout()),
+        )
         .with_state(state)
-        .merge(ops);
+        .merge(ops.layer(timeout()));
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD])
         .allow_headers(Any)
         .expose_headers([header::ETAG, response::X_CACHE]);
-    let router = shared::http::with_common_layers(api, config.http.request_timeout()).layer(cors);
+    let router = shared::http::with_common_layers_untimed(api).layer(cors);
 
     let listener = shared::http::bind(&config.listen_addr)
         .await

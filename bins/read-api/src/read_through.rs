@@ -1,7 +1,9 @@
-//! The read path every cached endpoint takes: one Redis round trip; on a miss
-//! one shared, bounded database query whose response is stored under the
-//! generation read *before* the query (so a purge that happens meanwhile
-//! orphans it: guarantee 2).
+//! The read path every cached endpoint takes: an in-process hit vouched for by
+//! Redis' pushed invalidations (no I/O, no timer), else one Redis round trip;
+//! on a miss one shared, bounded database query whose response is stored
+//! under the generation read *before* the query (so a purge that happens
+//! meanwhile orphans it: guarantee 2). Everything past the in-process hit is
+//! bounded by the request timeout.
 
 use std::{
     future::Future,
@@ -32,6 +34,9 @@ pub type StoreHook = Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub before_store: Option<StoreHook>,
+    /// Called with the scope's generation key between a lookup's Redis reply
+    /// and the moment the in-process layer adopts the generation it read.
+    pub after_generation_read: Option<StoreHook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,7 @@ pub struct ReadThrough {
     gate: Arc<Semaphore>,
     gate_wait: Duration,
     query_timeout: Duration,
+    request_timeout: Duration,
     queries: AtomicU64,
     hooks: Hooks,
     counters: Counters,
@@ -60,6 +66,8 @@ pub struct ReadThrough {
 /// Registered once, so the hit path does not look metrics up by name.
 struct Counters {
     hit: Counter,
+    hit_local: Counter,
+    hit_redis: Counter,
     miss: Counter,
     bypass: Counter,
     db_queries: Counter,
@@ -69,21 +77,27 @@ pub struct Limits {
     pub concurrency: usize,
     pub wait: Duration,
     pub query_timeout: Duration,
+    /// Bounds everything but an in-process hit (408 past it).
+    pub request_timeout: Duration,
 }
 
 impl ReadThrough {
     pub fn new(cache: Option<Arc<Cache>>, limits: &Limits, hooks: Hooks) -> Self {
         let result = |r: &'static str| metrics::counter!("cache_requests_total", "result" => r);
+        let layer = |l: &'static str| metrics::counter!("cache_hits_total", "layer" => l);
         Self {
             cache,
             flights: Arc::default(),
             gate: Arc::new(Semaphore::new(limits.concurrency.max(1))),
             gate_wait: limits.wait,
             query_timeout: limits.query_timeout,
+            request_timeout: limits.request_timeout,
             queries: AtomicU64::new(0),
             hooks,
             counters: Counters {
                 hit: result("hit"),
+                hit_local: layer("local"),
+                hit_redis: layer("redis"),
                 miss: result("miss"),
                 bypass: result("bypass"),
                 db_queries: metrics::counter!("db_queries_total"),
@@ -118,6 +132,37 @@ impl ReadThrough {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Bytes, ApiError>> + Send,
     {
+        if let Some(entry) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.local_hit(scope, request))
+        {
+            self.counters.hit.increment(1);
+            self.counters.hit_local.increment(1);
+            return Ok(Served {
+                entry,
+                status: CacheStatus::Hit,
+            });
+        }
+        tokio::time::timeout(
+            self.request_timeout,
+            self.serve_checked(scope, request, fetch),
+        )
+        .await
+        .unwrap_or(Err(ApiError::Timeout))
+    }
+
+    /// [`Self::serve`] past the in-process layer: Redis, then Postgres.
+    async fn serve_checked<F, Fut>(
+        self: &Arc<Self>,
+        scope: &Scope,
+        request: &str,
+        fetch: F,
+    ) -> Result<Served, ApiError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Bytes, ApiError>> + Send,
+    {
         let lookup = match &self.cache {
             Some(cache) => cache.lookup(scope, request).await,
             None => Lookup::Bypass,
@@ -125,6 +170,7 @@ impl ReadThrough {
         let (flight_key, fence) = match lookup {
             Lookup::Hit(entry) => {
                 self.counters.hit.increment(1);
+                self.counters.hit_redis.increment(1);
                 return Ok(Served {
                     entry,
                     status: CacheStatus::Hit,

@@ -45,9 +45,7 @@ pub fn respond(request: &HeaderMap, entry: &CachedResponse, status: CacheStatus)
         *response.status_mut() = StatusCode::NOT_MODIFIED;
     }
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&entry.etag) {
-        headers.insert(header::ETAG, etag);
-    }
+    headers.insert(header::ETAG, entry.etag_header.clone());
     headers.insert(header::CACHE_CONTROL, NO_CACHE);
     headers.insert(X_CACHE, status.header());
     headers.insert(header::VARY, VARY);

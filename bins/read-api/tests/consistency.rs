@@ -45,6 +45,7 @@ fn gated_hooks() -> (Hooks, Gate) {
     (
         Hooks {
             before_store: Some(hook),
+            ..Hooks::default()
         },
         Gate {
             reached,

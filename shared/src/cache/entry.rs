@@ -10,8 +10,15 @@ use sha2::{Digest, Sha256};
 pub struct CachedResponse {
     /// Quoted, ready for the `ETag` header.
     pub etag: String,
+    /// `etag` as a header value, built once rather than on every hit.
+    pub etag_header: http::HeaderValue,
     pub body: Bytes,
     pub gzip: Bytes,
+}
+
+/// An ETag is quoted hex, always a valid header value.
+fn etag_header(etag: &str) -> http::HeaderValue {
+    http::HeaderValue::from_str(etag).unwrap_or_else(|_| http::HeaderValue::from_static("\"\""))
 }
 
 const MAGIC: &[u8; 4] = b"VFC1";
@@ -28,7 +35,12 @@ impl CachedResponse {
             .and_then(|()| encoder.finish())
             .map(Bytes::from)
             .unwrap_or_default();
-        Self { etag, body, gzip }
+        Self {
+            etag_header: etag_header(&etag),
+            etag,
+            body,
+            gzip,
+        }
     }
 
     /// `MAGIC | etag len u16 | etag | body len u32 | body | gzip`.
@@ -64,6 +76,7 @@ impl CachedResponse {
         }
         let body = raw.split_to(body_len);
         Some(Self {
+            etag_header: etag_header(&etag),
             etag,
             body,
             gzip: raw,

@@ -79,6 +79,13 @@ impl KeySpace {
         format!("{}epoch", self.prefix)
     }
 
+    /// The key prefixes a client tracks to hear of every generation and
+    /// epoch change (`CLIENT TRACKING ... BCAST PREFIX`): `{prefix}{`, which
+    /// also covers entry keys, and the epoch key.
+    pub fn tracking_prefixes(&self) -> [String; 2] {
+        [format!("{}{{", self.prefix), self.epoch()]
+    }
+
     pub fn generation(&self, scope: &Scope) -> String {
         format!("{}{{{scope}}}:gen", self.prefix)
     }

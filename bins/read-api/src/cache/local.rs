@@ -1,12 +1,16 @@
-//! The in-process layer in front of Redis: copies of entries this process has
-//! already seen, each with the epoch and generation it belongs to.
+//! The in-process layer in front of Redis (L1): copies of entries this process
+//! has already seen, each with the epoch and generation it belongs to.
 //!
-//! A copy is only ever served after a fresh `GET` of its scope's generation
-//! returned the generation it was stored under, so it is exactly as fresh as
-//! the Redis entry it mirrors (a purge replaces the generation; an epoch change
-//! orphans it). It saves the hit path from running a script and moving the
-//! whole entry out of Redis on every request. Memory is bounded by a byte
-//! budget, oldest copies going first, and copies expire like Redis entries do.
+//! A copy is only ever served under the generation it was stored under, and
+//! only when that generation is current: vouched for by Redis' pushed
+//! invalidations (`tracking`), or confirmed by a fresh `GET` of the scope's
+//! generation. So it is exactly as fresh as the Redis entry it mirrors (a
+//! purge replaces the generation; an epoch change orphans it). Memory is
+//! bounded by a byte budget, oldest copies going first, and copies expire like
+//! Redis entries do.
+//!
+//! A mutex over a map rather than moka: the hit path takes it once for a
+//! lookup, and the workspace does not otherwise depend on moka.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -29,6 +33,8 @@ pub struct LocalCache {
     max_bytes: usize,
     ttl: Duration,
     inner: Mutex<Inner>,
+    entries: metrics::Gauge,
+    bytes: metrics::Gauge,
 }
 
 #[derive(Default)]
@@ -46,6 +52,8 @@ impl LocalCache {
             max_bytes,
             ttl,
             inner: Mutex::default(),
+            entries: metrics::gauge!("cache_local_entries"),
+            bytes: metrics::gauge!("cache_local_bytes"),
         }
     }
 
@@ -64,6 +72,22 @@ impl LocalCache {
         let copy = inner.copies.get(key)?;
         (&*copy.epoch == epoch && Instant::now() < copy.expires)
             .then(|| (copy.generation.clone(), Arc::clone(&copy.entry)))
+    }
+
+    /// The copy for `key` in `epoch` if it was stored under `generation`.
+    pub fn get_under(
+        &self,
+        key: &str,
+        epoch: &str,
+        generation: &str,
+    ) -> Option<Arc<CachedResponse>> {
+        if self.max_bytes == 0 {
+            return None;
+        }
+        let inner = self.lock();
+        let copy = inner.copies.get(key)?;
+        (&*copy.epoch == epoch && copy.generation == generation && Instant::now() < copy.expires)
+            .then(|| Arc::clone(&copy.entry))
     }
 
     pub fn insert(
@@ -107,6 +131,11 @@ impl LocalCache {
                     inner.bytes -= gone.bytes;
                 }
             }
+        }
+        #[allow(clippy::cast_precision_loss)]
+        {
+            self.entries.set(inner.copies.len() as f64);
+            self.bytes.set(inner.bytes as f64);
         }
     }
 }

@@ -1,13 +1,16 @@
-//! The read API's side of the shared cache protocol (`shared::cache`): at most
-//! one Redis round trip per lookup (the read script, or a shared `GET` of the
-//! generation when an in-process copy can answer), stores fenced by the
-//! generation read before the query, and every Redis call bounded by a short
-//! timeout behind a circuit breaker, so Redis trouble turns into
+//! The read API's side of the shared cache protocol (`shared::cache`): an
+//! in-process layer (L1) that answers hits with no I/O while Redis pushes its
+//! invalidations (`tracking`, whose module doc holds the freshness argument),
+//! else at most one Redis round trip per lookup (the read script, or a shared
+//! `GET` of the generation when an in-process copy can answer), stores fenced
+//! by the generation read before the query, and every Redis call bounded by a
+//! short timeout behind a circuit breaker, so Redis trouble turns into
 //! `X-Cache: BYPASS`, never into delay.
 
 mod breaker;
 mod generation_reads;
 mod local;
+mod tracking;
 
 use std::{
     future::Future,
@@ -26,8 +29,9 @@ use tokio_util::sync::CancellationToken;
 use breaker::Breaker;
 use generation_reads::GenerationReads;
 use local::LocalCache;
+use tracking::Vouch;
 
-use crate::config::Config;
+use crate::{config::Config, read_through::StoreHook};
 
 /// How often the epoch (and with it Redis' identity) is re-read.
 const EPOCH_REFRESH: Duration = Duration::from_secs(1);
@@ -120,10 +124,20 @@ pub struct Cache {
     breakers: Breakers,
     timeout: Duration,
     ttl_seconds: u64,
+    /// Pushed invalidations of a single Redis (None in a cluster, or without
+    /// an in-process layer): what lets L1 hits skip Redis.
+    vouch: Option<Arc<Vouch>>,
+    /// Test hook between a lookup's Redis reply and its adoption of the
+    /// generation it read.
+    after_read: Option<StoreHook>,
 }
 
 impl Cache {
-    pub fn new(config: &Config, url: &str) -> Result<Self, CacheSetupError> {
+    pub fn new(
+        config: &Config,
+        url: &str,
+        after_read: Option<StoreHook>,
+    ) -> Result<Self, CacheSetupError> {
         let target = RedisTarget::open(url, config.redis_connect_timeout(), config.redis_timeout())
             .map_err(CacheSetupError::Url)?;
         let keys =
@@ -135,7 +149,15 @@ impl Cache {
             .set_number_of_retries(1)
             .set_max_delay(100);
         let (epoch_tx, epoch) = watch::channel(None);
+        let vouch = match &target {
+            RedisTarget::Single(client) if config.local_cache_bytes > 0 => Some(Arc::new(
+                Vouch::new(keys.epoch(), &client.get_connection_info().addr.to_string()),
+            )),
+            _ => None,
+        };
         Ok(Self {
+            vouch,
+            after_read,
             breakers: Breakers::new(config, target.is_cluster()),
             target,
             manager_config,
@@ -197,6 +219,9 @@ impl Cache {
         let Some((mut conn, epoch)) = self.usable(&generation_key) else {
             return Lookup::Bypass;
         };
+        // Taken before any Redis call: a generation read after an
+        // invalidation arrived may be adopted, one read before may not.
+        let fence = self.vouch.as_ref().map(|v| v.fence());
         let local_key = format!("{generation_key} {request}");
         if let Some((held, copy)) = self.local.get(&local_key, &epoch) {
             let read = {
@@ -219,7 +244,10 @@ impl Cache {
                 .await;
             match current {
                 None => return Lookup::Bypass,
-                Some(Some(current)) if current == held => return Lookup::Hit(copy),
+                Some(Some(current)) if current == held => {
+                    self.adopt(&generation_key, &current, fence).await;
+                    return Lookup::Hit(copy);
+                }
                 // Purged (or expired) since: ask Redis for the entry.
                 Some(_) => {}
             }
@@ -234,6 +262,7 @@ impl Cache {
         let Some((generation, raw)) = found else {
             return Lookup::Bypass;
         };
+        self.adopt(&generation_key, &generation, fence).await;
         match raw.and_then(CachedResponse::decode) {
             Some(entry) => {
                 let entry = Arc::new(entry);
@@ -248,6 +277,49 @@ impl Cache {
                 generation,
             }),
         }
+    }
+
+    /// The in-process copy of `request`, if Redis' pushes vouch for its
+    /// generation right now: a hit with no I/O at all.
+    pub fn local_hit(&self, scope: &Scope, request: &str) -> Option<Arc<CachedResponse>> {
+        let vouch = self.vouch.as_ref()?;
+        if !vouch.valid() {
+            return None;
+        }
+        // One allocation: the local key starts with the generation key.
+        let mut local_key = self.keys.generation(scope);
+        let generation_key_len = local_key.len();
+        local_key.push(' ');
+        local_key.push_str(request);
+        let held = vouch.held(&local_key[..generation_key_len])?;
+        let epoch = self.epoch.borrow();
+        self.local.get_under(&local_key, epoch.as_deref()?, &held)
+    }
+
+    /// Lets the tracking connection vouch for `generation` from now on,
+    /// unless an invalidation arrived since `fence`.
+    async fn adopt(&self, generation_key: &str, generation: &str, fence: Option<u64>) {
+        let (Some(vouch), Some(fence)) = (&self.vouch, fence) else {
+            return;
+        };
+        if let Some(hook) = &self.after_read {
+            hook(generation_key.to_owned()).await;
+        }
+        vouch.adopt(generation_key, generation, fence);
+    }
+
+    /// Starts the tracking connection (single Redis only), until `shutdown`.
+    pub fn spawn_tracking(&self, shutdown: CancellationToken) {
+        let (Some(vouch), RedisTarget::Single(client)) = (&self.vouch, &self.target) else {
+            return;
+        };
+        tokio::spawn(tracking::track(
+            client.clone(),
+            self.keys.tracking_prefixes(),
+            Arc::clone(vouch),
+            self.connect_timeout,
+            shutdown,
+        ));
     }
 
     /// Stores a miss' page under its fence; a failure only costs the next
