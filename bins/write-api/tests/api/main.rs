@@ -11,3 +11,4 @@ mod errors;
 mod idempotency;
 mod items;
 mod listing;
+mod statistics;
