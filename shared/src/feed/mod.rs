@@ -4,9 +4,11 @@
 mod cursor;
 mod envelope;
 mod query;
+mod search;
 
 pub use cursor::{Cursor, CursorPosition};
 pub use envelope::{total_pages, FeedPage};
 pub use query::{
     FeedQuery, Listing, Position, Sort, StatusFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
+pub use search::{SearchText, MAX_SEARCH_CHARS};

@@ -7,7 +7,7 @@
 -- analyzed or not. Guarantees unchanged: one event per changed row, written in
 -- the writing transaction (a rollback leaves none), seq assigned under the
 -- advisory lock held to commit (seq order = commit order), NOTIFY in the same
--- transaction.
+-- transaction. It also keeps video_tags (the admin listing's order) in step.
 create or replace function videos_record_changes() returns trigger
 language plpgsql as $$
 declare
@@ -41,6 +41,10 @@ begin
                     draft = c.draft + excluded.draft
         )
         select max(seq) into last_seq from events;
+        insert into video_tags (tag, status, sort_at, view_count, video_id)
+        select t.tag, n.status, coalesce(n.published_at, 'infinity'), n.view_count, n.id
+        from new_rows n
+        cross join lateral (select distinct u from unnest(array[''] || n.tags) u) as t(tag);
     elsif tg_op = 'UPDATE' then
         with events as (
             insert into video_events (video_id, op,
@@ -71,6 +75,24 @@ begin
                     draft = c.draft + excluded.draft
         )
         select max(seq) into last_seq from events;
+        -- Only rows whose listing keys changed move in video_tags; each old
+        -- row is found by its full key in video_tags_newest.
+        delete from video_tags vt
+        using old_rows o
+        join new_rows n using (id)
+        cross join lateral (select distinct u from unnest(array[''] || o.tags) u) as t(tag)
+        where (o.status, o.tags, o.published_at, o.view_count)
+              is distinct from (n.status, n.tags, n.published_at, n.view_count)
+          and vt.tag = t.tag
+          and vt.sort_at = coalesce(o.published_at, 'infinity')
+          and vt.video_id = o.id;
+        insert into video_tags (tag, status, sort_at, view_count, video_id)
+        select t.tag, n.status, coalesce(n.published_at, 'infinity'), n.view_count, n.id
+        from old_rows o
+        join new_rows n using (id)
+        cross join lateral (select distinct u from unnest(array[''] || n.tags) u) as t(tag)
+        where (o.status, o.tags, o.published_at, o.view_count)
+              is distinct from (n.status, n.tags, n.published_at, n.view_count);
     else
         with events as (
             insert into video_events (video_id, op, old_status, old_tags, old_published_at, old_view_count)
@@ -92,6 +114,12 @@ begin
                     draft = c.draft + excluded.draft
         )
         select max(seq) into last_seq from events;
+        delete from video_tags vt
+        using old_rows o
+        cross join lateral (select distinct u from unnest(array[''] || o.tags) u) as t(tag)
+        where vt.tag = t.tag
+          and vt.sort_at = coalesce(o.published_at, 'infinity')
+          and vt.video_id = o.id;
     end if;
 
     if last_seq is not null then
