@@ -78,7 +78,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .map(|n| format!("<={n}"))
             .unwrap_or_default();
         let prefix = &args.label;
-        emit(&format!("{prefix} {label} p50"), ms(s.p50), "ms", &p50_target);
+        emit(
+            &format!("{prefix} {label} p50"),
+            ms(s.p50),
+            "ms",
+            &p50_target,
+        );
         emit(&format!("{prefix} {label} p99"), ms(s.p99), "ms", "");
         eprintln!("{prefix} {label}: {} samples", s.count);
     }

@@ -75,13 +75,6 @@ pub(crate) async fn fetch_page(
         StatusFilter::Draft => Some("draft"),
         StatusFilter::Published => Some("published"),
     };
-    let pattern = query.search.as_ref().map(|q| q.like_pattern());
-    let total = match &pattern {
-        None => counted_total(pool, query, status).await?,
-        Some(pattern) => search_total(pool, query, status_param, pattern).await?,
-    };
-    query.check_page_exists(total).map_err(ApiError::Problem)?;
-
     let after = match &query.position {
         Position::After(position) => Some(position),
         Position::Page(_) => None,
@@ -94,9 +87,24 @@ pub(crate) async fn fetch_page(
         limit: query.fetch_limit(),
         offset: query.offset(),
     };
-    let rows = match &pattern {
-        None => listed(pool, query, &keys).await?,
-        Some(pattern) => searched(pool, query, &keys, pattern).await?,
+    let (total, rows) = match query.search.as_ref().map(|q| q.like_pattern()) {
+        None => {
+            let total = counted_total(pool, query, status).await?;
+            query.check_page_exists(total).map_err(ApiError::Problem)?;
+            (total, listed(pool, query, &keys).await?)
+        }
+        Some(pattern) => {
+            // A page of matches counts them too (one pass over the matches);
+            // a cursor page, which sees only the matches after it, and an
+            // empty page, which has no row to carry the count, count apart.
+            let (rows, counted) = searched(pool, query, &keys, &pattern).await?;
+            let total = match (counted, after) {
+                (Some(total), None) => total,
+                _ => search_total(pool, query, keys.status, &pattern).await?,
+            };
+            query.check_page_exists(total).map_err(ApiError::Problem)?;
+            (total, rows)
+        }
     };
     let popular = query.sort == Sort::Popular;
     Ok(query.page_of(total, rows, |v| CursorPosition {
@@ -186,20 +194,41 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
     Ok(rows)
 }
 
-/// A page of search matches, from `videos` through the trigram index.
+/// A video of a search page, with the number of matches (before the page's
+/// limit and offset).
+struct Match {
+    id: uuid::Uuid,
+    title: String,
+    description: String,
+    video_url: String,
+    thumbnail_url: Option<String>,
+    duration_seconds: Option<i32>,
+    tags: Vec<String>,
+    view_count: i64,
+    status: shared::domain::Status,
+    published_at: Option<chrono::DateTime<chrono::Utc>>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    version: i64,
+    matches: i64,
+}
+
+/// A page of search matches, from `videos` through the trigram index, and
+/// the number of matches when the page has a row to carry it.
 async fn searched(
     pool: &PgPool,
     query: &FeedQuery,
     k: &Keys<'_>,
     pattern: &str,
-) -> Result<Vec<Video>, ApiError> {
+) -> Result<(Vec<Video>, Option<i64>), ApiError> {
     let tag = query.tag.as_ref().map(|t| t.as_str());
     let rows = match query.sort {
         Sort::Newest => {
             sqlx::query_as!(
-                Video,
+                Match,
                 r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
+                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version,
+                          count(*) over () as "matches!"
                    from videos
                    where videos_search_text(title) like videos_search_text($7)
                      and ($1::text is null or status = $1)
@@ -221,9 +250,10 @@ async fn searched(
         }
         Sort::Popular => {
             sqlx::query_as!(
-                Video,
+                Match,
                 r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
+                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version,
+                          count(*) over () as "matches!"
                    from videos
                    where videos_search_text(title) like videos_search_text($7)
                      and ($1::text is null or status = $1)
@@ -246,7 +276,26 @@ async fn searched(
             .await?
         }
     };
-    Ok(rows)
+    let matches = rows.first().map(|m| m.matches);
+    let videos = rows
+        .into_iter()
+        .map(|m| Video {
+            id: m.id,
+            title: m.title,
+            description: m.description,
+            video_url: m.video_url,
+            thumbnail_url: m.thumbnail_url,
+            duration_seconds: m.duration_seconds,
+            tags: m.tags,
+            view_count: m.view_count,
+            status: m.status,
+            published_at: m.published_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            version: m.version,
+        })
+        .collect();
+    Ok((videos, matches))
 }
 
 /// The listing's total from `feed_counts` (no count(*) scan).
