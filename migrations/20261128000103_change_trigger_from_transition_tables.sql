@@ -41,14 +41,10 @@ begin
                     draft = c.draft + excluded.draft
         )
         select max(seq) into last_seq from events;
-        -- In the popular index's order: a bulk load (rows in time order, so
-        -- the newest indexes grow at one end per tag anyway) then fills that
-        -- index in one sweep instead of at random places.
         insert into video_tags (tag, status, sort_at, view_count, video_id)
         select t.tag, n.status, coalesce(n.published_at, 'infinity'), n.view_count, n.id
         from new_rows n
-        cross join lateral (select distinct u from unnest(array[''] || n.tags) u) as t(tag)
-        order by t.tag, n.view_count desc;
+        cross join lateral (select distinct u from unnest(array[''] || n.tags) u) as t(tag);
     elsif tg_op = 'UPDATE' then
         with events as (
             insert into video_events (video_id, op,
