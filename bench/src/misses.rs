@@ -31,13 +31,27 @@ pub struct Args {
     /// `<=N` target for the p50 of a case, as `label=N` (ms).
     #[arg(long = "p50-target")]
     p50_targets: Vec<String>,
+    /// Bearer token sent with every request (the admin listing on write-api).
+    #[arg(long)]
+    bearer: Option<String>,
+    /// Prefix of the result labels.
+    #[arg(long, default_value = "miss")]
+    label: String,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Identity responses: the miss path's cost without a compression step that
     // the client chose.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &args.bearer {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse()?,
+        );
+    }
     let client = Client::builder()
         .no_gzip()
+        .default_headers(headers)
         .timeout(Duration::from_secs(30))
         .build()?;
     for case in &args.cases {
@@ -63,9 +77,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .find_map(|t| t.strip_prefix(label)?.strip_prefix('='))
             .map(|n| format!("<={n}"))
             .unwrap_or_default();
-        emit(&format!("miss {label} p50"), ms(s.p50), "ms", &p50_target);
-        emit(&format!("miss {label} p99"), ms(s.p99), "ms", "");
-        eprintln!("miss {label}: {} samples", s.count);
+        let prefix = &args.label;
+        emit(
+            &format!("{prefix} {label} p50"),
+            ms(s.p50),
+            "ms",
+            &p50_target,
+        );
+        emit(&format!("{prefix} {label} p99"), ms(s.p99), "ms", "");
+        eprintln!("{prefix} {label}: {} samples", s.count);
     }
     Ok(())
 }

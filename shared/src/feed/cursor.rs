@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::query::{Listing, Sort, StatusFilter};
+use super::search::SearchText;
 use crate::domain::Tag;
 
 /// Where a page ends in a feed order: the sort key of its last item. Keyset
@@ -24,11 +25,16 @@ pub struct Cursor {
     pub listing: Listing,
     pub sort: Sort,
     pub tag: Option<Tag>,
+    /// The admin search (`q`), so that `next_cursor` alone continues it.
+    pub search: Option<SearchText>,
     pub position: CursorPosition,
 }
 
 const VERSION: u8 = 1;
 const HEADER: usize = 4 + 8 + 8 + 16;
+/// Longest encoding this API issues: header, a 200-character search of up to
+/// 4 bytes each with its length, and a tag.
+const MAX_ENCODED: usize = 1400;
 
 impl Cursor {
     pub fn encode(&self) -> String {
@@ -45,8 +51,9 @@ impl Cursor {
             Sort::Newest => 0,
             Sort::Popular => 1,
         });
-        let flags =
-            u8::from(self.position.published_at.is_some()) | (u8::from(self.tag.is_some()) << 1);
+        let flags = u8::from(self.position.published_at.is_some())
+            | (u8::from(self.tag.is_some()) << 1)
+            | (u8::from(self.search.is_some()) << 2);
         bytes.push(flags);
         bytes.extend_from_slice(&self.position.view_count.to_be_bytes());
         let micros = self
@@ -55,13 +62,19 @@ impl Cursor {
             .map_or(0, |t| t.timestamp_micros());
         bytes.extend_from_slice(&micros.to_be_bytes());
         bytes.extend_from_slice(self.position.id.as_bytes());
+        if let Some(search) = &self.search {
+            // At most 800 bytes (200 characters), so the length fits.
+            let text = search.as_str().as_bytes();
+            bytes.extend_from_slice(&(text.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(text);
+        }
         bytes.extend_from_slice(tag.as_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
     /// `None` for anything this API did not issue.
     pub fn decode(encoded: &str) -> Option<Self> {
-        if encoded.len() > 512 {
+        if encoded.len() > MAX_ENCODED {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
@@ -81,7 +94,7 @@ impl Cursor {
             _ => return None,
         };
         let flags = bytes[3];
-        if flags & !0b11 != 0 {
+        if flags & !0b111 != 0 {
             return None;
         }
         let view_count = i64::from_be_bytes(bytes[4..12].try_into().ok()?);
@@ -94,7 +107,19 @@ impl Cursor {
         } else {
             return None;
         };
-        let tag_text = std::str::from_utf8(&bytes[HEADER..]).ok()?;
+        let mut rest = &bytes[HEADER..];
+        let search = if flags & 4 == 4 {
+            let len = usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?));
+            let text = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
+            rest = &rest[2 + len..];
+            Some(SearchText::parse(text).ok()?)
+        } else {
+            None
+        };
+        if search.is_some() && listing == Listing::Public {
+            return None;
+        }
+        let tag_text = std::str::from_utf8(rest).ok()?;
         let tag = if flags & 2 == 2 {
             let tag = Tag::parse(tag_text).ok()?;
             // Only the canonical form, so one position has one cursor.
@@ -114,6 +139,7 @@ impl Cursor {
             listing,
             sort,
             tag,
+            search,
             position: CursorPosition {
                 view_count,
                 published_at,
@@ -133,6 +159,7 @@ mod tests {
             listing: Listing::Public,
             sort: Sort::Popular,
             tag: Some(Tag::parse("été").unwrap()),
+            search: None,
             position: CursorPosition {
                 view_count: 42,
                 published_at: DateTime::from_timestamp_micros(1_700_000_000_123_456),
@@ -145,6 +172,18 @@ mod tests {
     fn round_trips() {
         let c = sample();
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
+    }
+
+    #[test]
+    fn round_trips_with_a_search() {
+        let c = Cursor {
+            listing: Listing::Admin(StatusFilter::Draft),
+            search: Some(SearchText::parse(&"é%_".repeat(66)).unwrap()),
+            ..sample()
+        };
+        let encoded = c.encode();
+        assert!(encoded.len() <= MAX_ENCODED);
+        assert_eq!(Cursor::decode(&encoded), Some(c));
     }
 
     #[test]

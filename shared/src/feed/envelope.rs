@@ -71,6 +71,9 @@ impl FeedQuery {
                 link.append_pair("status", status.as_str());
             }
         }
+        if let Some(search) = &self.search {
+            link.append_pair("q", search.as_str());
+        }
         format!("/v1/videos?{}", link.finish())
     }
 

@@ -4,6 +4,7 @@
 mod cursor;
 mod envelope;
 mod query;
+mod search;
 
 pub use cursor::{Cursor, CursorPosition};
 pub use envelope::{total_pages, FeedPage};
@@ -11,3 +12,4 @@ pub use query::{
     FeedQuery, Listing, Position, Sort, StatusFilter, ADMIN_PARAMETERS, DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE, PUBLIC_PARAMETERS,
 };
+pub use search::{SearchText, MAX_SEARCH_CHARS};

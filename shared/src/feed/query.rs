@@ -1,6 +1,7 @@
 use url::form_urlencoded;
 
 use super::cursor::{Cursor, CursorPosition};
+use super::search::SearchText;
 use crate::{domain::Tag, Problem};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -87,6 +88,9 @@ pub struct FeedQuery {
     pub listing: Listing,
     pub sort: Sort,
     pub tag: Option<Tag>,
+    /// Admin search (`q`): titles containing this text. Always `None` in the
+    /// public feed.
+    pub search: Option<SearchText>,
     pub page_size: u32,
     pub position: Position,
 }
@@ -99,6 +103,7 @@ struct Raw {
     tag: Option<String>,
     cursor: Option<String>,
     status: Option<String>,
+    q: Option<String>,
 }
 
 impl FeedQuery {
@@ -145,6 +150,11 @@ impl FeedQuery {
                     .ok_or_else(|| bad("status", "must be `draft`, `published` or `all`"))
             })
             .transpose()?;
+        let search = raw
+            .q
+            .as_deref()
+            .map(|v| SearchText::parse(v).map_err(|m| bad("q", &m)))
+            .transpose()?;
 
         if let Some(encoded) = raw.cursor.as_deref() {
             if raw.page.is_some() {
@@ -168,10 +178,17 @@ impl FeedQuery {
             if tag.as_ref().is_some_and(|t| Some(t) != cursor.tag.as_ref()) {
                 return Err(bad("tag", "differs from the cursor's tag"));
             }
+            if search
+                .as_ref()
+                .is_some_and(|q| Some(q) != cursor.search.as_ref())
+            {
+                return Err(bad("q", "differs from the cursor's search"));
+            }
             return Ok(Self {
                 listing: cursor.listing,
                 sort: cursor.sort,
                 tag: cursor.tag,
+                search: cursor.search,
                 page_size,
                 position: Position::After(cursor.position),
             });
@@ -193,6 +210,7 @@ impl FeedQuery {
             },
             sort: sort.unwrap_or(Sort::Newest),
             tag,
+            search,
             page_size,
             position: Position::Page(page),
         })
@@ -204,6 +222,7 @@ impl FeedQuery {
             listing: self.listing,
             sort: self.sort,
             tag: self.tag.clone(),
+            search: self.search.clone(),
             position,
         }
     }
@@ -223,6 +242,7 @@ fn collect(query: &str, admin: bool) -> Result<Raw, Problem> {
             "tag" => &mut raw.tag,
             "cursor" => &mut raw.cursor,
             "status" if admin => &mut raw.status,
+            "q" if admin => &mut raw.q,
             // Unknown parameters are ignored (and so never reach a cache key).
             _ => continue,
         };
@@ -331,6 +351,39 @@ mod tests {
         );
         assert_eq!(
             FeedQuery::parse_admin(Some(&format!("cursor={cursor}")))
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn admin_search() {
+        let q = FeedQuery::parse_admin(Some("q=50%25_off&status=draft")).unwrap();
+        assert_eq!(q.search.as_ref().unwrap().as_str(), "50%_off");
+        let long = "x".repeat(201);
+        for bad_q in ["q=".to_owned(), format!("q={long}"), "q=a&q=b".to_owned()] {
+            assert_eq!(
+                FeedQuery::parse_admin(Some(&bad_q)).unwrap_err().status,
+                400,
+                "{bad_q}"
+            );
+        }
+        // Unknown to the public feed.
+        assert_eq!(public("q=x").unwrap().search, None);
+        // A cursor carries the search; a different `q` beside it is refused.
+        let cursor = q
+            .cursor_after(CursorPosition {
+                view_count: 0,
+                published_at: None,
+                id: uuid::Uuid::now_v7(),
+            })
+            .encode();
+        let next = FeedQuery::parse_admin(Some(&format!("cursor={cursor}"))).unwrap();
+        assert_eq!(next.search, q.search);
+        assert!(FeedQuery::parse_admin(Some(&format!("cursor={cursor}&q=50%25_off"))).is_ok());
+        assert_eq!(
+            FeedQuery::parse_admin(Some(&format!("cursor={cursor}&q=other")))
                 .unwrap_err()
                 .status,
             400

@@ -57,26 +57,35 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let key = idempotency::key(&headers)?;
     let video = NewVideo::parse(&body, "", Utc::now()).map_err(ApiError::Validation)?;
+    let Some(key) = key else {
+        // Without a key the create is one statement, so it runs as its own
+        // transaction (the trigger's event and NOTIFY included) in a single
+        // round trip: no BEGIN and COMMIT trips, and the outbox lock, held
+        // until commit, is never held while a COMMIT crosses the network.
+        let mut conn = pool.acquire().await?;
+        let video = insert_one(&mut conn, Uuid::now_v7(), video.into_fields()).await?;
+        return Ok(created(&video)?.into_response(false));
+    };
     let mut tx = pool.begin().await?;
-    if let Some(key) = &key {
-        if let Claim::Replay(stored) =
-            idempotency::claim(&mut tx, key, &canonical_hash(&body)).await?
-        {
-            return Ok(stored.into_response(true));
-        }
+    if let Claim::Replay(stored) = idempotency::claim(&mut tx, &key, &canonical_hash(&body)).await?
+    {
+        return Ok(stored.into_response(true));
     }
     let video = insert_one(&mut tx, Uuid::now_v7(), video.into_fields()).await?;
-    let response = Stored {
-        status: StatusCode::CREATED,
-        body: serde_json::to_vec(&video).map_err(|e| ApiError::Internal(e.to_string()))?,
-        location: Some(location(video.id)),
-        etag: Some(format!("\"{}\"", video.version)),
-    };
-    if let Some(key) = &key {
-        idempotency::record(&mut tx, key, &response).await?;
-    }
+    let response = created(&video)?;
+    idempotency::record(&mut tx, &key, &response).await?;
     tx.commit().await?;
     Ok(response.into_response(false))
+}
+
+/// The 201 of a created video.
+fn created(video: &Video) -> Result<Stored, ApiError> {
+    Ok(Stored {
+        status: StatusCode::CREATED,
+        body: serde_json::to_vec(video).map_err(|e| ApiError::Internal(e.to_string()))?,
+        location: Some(location(video.id)),
+        etag: Some(format!("\"{}\"", video.version)),
+    })
 }
 
 pub(crate) async fn insert_one(

@@ -1,6 +1,13 @@
 //! `GET /v1/videos`: the admin listing. The read API's parameters and
-//! envelope, plus `status`; drafts (which may have no `published_at`) sort
-//! first in both orders. Never cached.
+//! envelope, plus `status` and the title search `q`; drafts (which may have
+//! no `published_at`) sort first in both orders. Never cached.
+//!
+//! Without `q`, pages come from `video_tags` (one row per video and tag, plus
+//! tag `''` for the whole catalogue, maintained by the change trigger): an
+//! index-only scan in the page's order skips the offset, then the page's ids
+//! are joined to `videos` (a deferred join), so page 500 costs a few ms.
+//! With `q`, the trigram index finds the matching titles and they are sorted.
+//! Totals come from `feed_counts`, or from counting the matches of a search.
 
 use axum::{
     extract::{RawQuery, State},
@@ -29,6 +36,7 @@ use crate::error::ApiError;
         ("tag" = Option<String>, Query, description = "only videos with this tag"),
         ("status" = Option<String>, Query, description = "`draft`, `published` or `all` (default)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of a previous page"),
+        ("q" = Option<String>, Query, description = "only videos whose title contains this text (case- and accent-insensitive; `%` and `_` literal); 1..=200 characters"),
     ),
     responses(
         (status = 200, description = "A page of videos", body = FeedPage<Video>),
@@ -52,7 +60,8 @@ pub async fn list(
     Ok(response)
 }
 
-/// One page of the admin listing (the API's and the console's).
+/// One page of the admin listing for a parsed query (status, tag, search,
+/// sort, page or cursor), with its totals; a page past the last is an error.
 pub(crate) async fn fetch_page(
     pool: &PgPool,
     query: &FeedQuery,
@@ -61,72 +70,40 @@ pub(crate) async fn fetch_page(
         Listing::Admin(status) => status,
         Listing::Public => StatusFilter::Published,
     };
-    let total = total(pool, query, status).await?;
-    query.check_page_exists(total).map_err(ApiError::Problem)?;
-
     let status_param = match status {
         StatusFilter::All => None,
         StatusFilter::Draft => Some("draft"),
         StatusFilter::Published => Some("published"),
     };
-    let tag = query.tag.as_ref().map(|t| t.as_str());
     let after = match &query.position {
         Position::After(position) => Some(position),
         Position::Page(_) => None,
     };
-    let after_id = after.map(|p| p.id);
-    let after_published_at = after.and_then(|p| p.published_at);
-    let after_view_count = after.map_or(0, |p| p.view_count);
-
-    // Keyset conditions: "after" a position whose published_at is null means
-    // the rest of the null-dated rows (id below it), then every dated row.
-    let rows = match query.sort {
-        Sort::Newest => {
-            sqlx::query_as!(
-                Video,
-                r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
-                   from videos
-                   where ($1::text is null or status = $1)
-                     and ($2::text is null or tags @> array[$2::text])
-                     and ($3::uuid is null or case
-                           when $4::timestamptz is null then published_at is not null or id < $3
-                           else published_at < $4 or (published_at = $4 and id < $3) end)
-                   order by published_at desc nulls first, id desc
-                   limit $5 offset $6"#,
-                status_param,
-                tag,
-                after_id,
-                after_published_at,
-                query.fetch_limit(),
-                query.offset(),
-            )
-            .fetch_all(pool)
-            .await?
+    let keys = Keys {
+        status: status_param,
+        after_id: after.map(|p| p.id),
+        after_published_at: after.and_then(|p| p.published_at),
+        after_view_count: after.map_or(0, |p| p.view_count),
+        limit: query.fetch_limit(),
+        offset: query.offset(),
+    };
+    let (total, rows) = match query.search.as_ref().map(|q| q.like_pattern()) {
+        None => {
+            let total = counted_total(pool, query, status).await?;
+            query.check_page_exists(total).map_err(ApiError::Problem)?;
+            (total, listed(pool, query, &keys).await?)
         }
-        Sort::Popular => {
-            sqlx::query_as!(
-                Video,
-                r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
-                   from videos
-                   where ($1::text is null or status = $1)
-                     and ($2::text is null or tags @> array[$2::text])
-                     and ($3::uuid is null or view_count < $5::bigint or (view_count = $5::bigint and case
-                           when $4::timestamptz is null then published_at is not null or id < $3
-                           else published_at < $4 or (published_at = $4 and id < $3) end))
-                   order by view_count desc, published_at desc nulls first, id desc
-                   limit $6 offset $7"#,
-                status_param,
-                tag,
-                after_id,
-                after_published_at,
-                after_view_count,
-                query.fetch_limit(),
-                query.offset(),
-            )
-            .fetch_all(pool)
-            .await?
+        Some(pattern) => {
+            // A page of matches counts them too (one pass over the matches);
+            // a cursor page, which sees only the matches after it, and an
+            // empty page, which has no row to carry the count, count apart.
+            let (rows, counted) = searched(pool, query, &keys, &pattern).await?;
+            let total = match (counted, after) {
+                (Some(total), None) => total,
+                _ => search_total(pool, query, keys.status, &pattern).await?,
+            };
+            query.check_page_exists(total).map_err(ApiError::Problem)?;
+            (total, rows)
         }
     };
     let popular = query.sort == Sort::Popular;
@@ -137,8 +114,196 @@ pub(crate) async fn fetch_page(
     }))
 }
 
+/// The bound parameters every page query takes. A null `published_at` sorts
+/// as `infinity` (first in descending order), which makes the keyset a plain
+/// row comparison that the indexes answer.
+struct Keys<'a> {
+    status: Option<&'a str>,
+    after_id: Option<uuid::Uuid>,
+    after_published_at: Option<chrono::DateTime<chrono::Utc>>,
+    after_view_count: i64,
+    limit: i64,
+    offset: i64,
+}
+
+/// A page without search, from `video_tags` (tag `''` = every video).
+async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Video>, ApiError> {
+    let tag = query.tag.as_ref().map_or("", |t| t.as_str());
+    let rows = match query.sort {
+        Sort::Newest => {
+            sqlx::query_as!(
+                Video,
+                r#"select v.id as "id!", v.title as "title!", v.description as "description!",
+                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
+                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
+                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
+                          v.version as "version!"
+                   from (
+                       select video_id, sort_at from video_tags
+                       where tag = $1
+                         and ($2::text is null or status = $2)
+                         and ($3::uuid is null
+                              or (sort_at, video_id) < (coalesce($4::timestamptz, 'infinity'), $3::uuid))
+                       order by sort_at desc, video_id desc
+                       limit $5 offset $6
+                   ) page
+                   join videos v on v.id = page.video_id
+                   order by page.sort_at desc, page.video_id desc"#,
+                tag,
+                k.status,
+                k.after_id,
+                k.after_published_at,
+                k.limit,
+                k.offset,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        Sort::Popular => {
+            sqlx::query_as!(
+                Video,
+                r#"select v.id as "id!", v.title as "title!", v.description as "description!",
+                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
+                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
+                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
+                          v.version as "version!"
+                   from (
+                       select video_id, view_count, sort_at from video_tags
+                       where tag = $1
+                         and ($2::text is null or status = $2)
+                         and ($3::uuid is null
+                              or (view_count, sort_at, video_id)
+                                 < ($7::bigint, coalesce($4::timestamptz, 'infinity'), $3::uuid))
+                       order by view_count desc, sort_at desc, video_id desc
+                       limit $5 offset $6
+                   ) page
+                   join videos v on v.id = page.video_id
+                   order by page.view_count desc, page.sort_at desc, page.video_id desc"#,
+                tag,
+                k.status,
+                k.after_id,
+                k.after_published_at,
+                k.limit,
+                k.offset,
+                k.after_view_count,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    Ok(rows)
+}
+
+/// A video of a search page, with the number of matches (before the page's
+/// limit and offset).
+struct Match {
+    id: uuid::Uuid,
+    title: String,
+    description: String,
+    video_url: String,
+    thumbnail_url: Option<String>,
+    duration_seconds: Option<i32>,
+    tags: Vec<String>,
+    view_count: i64,
+    status: shared::domain::Status,
+    published_at: Option<chrono::DateTime<chrono::Utc>>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    version: i64,
+    matches: i64,
+}
+
+/// A page of search matches, from `videos` through the trigram index, and
+/// the number of matches when the page has a row to carry it.
+async fn searched(
+    pool: &PgPool,
+    query: &FeedQuery,
+    k: &Keys<'_>,
+    pattern: &str,
+) -> Result<(Vec<Video>, Option<i64>), ApiError> {
+    let tag = query.tag.as_ref().map(|t| t.as_str());
+    let rows = match query.sort {
+        Sort::Newest => {
+            sqlx::query_as!(
+                Match,
+                r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version,
+                          count(*) over () as "matches!"
+                   from videos
+                   where videos_search_text(title) like videos_search_text($7)
+                     and ($1::text is null or status = $1)
+                     and ($2::text is null or tags @> array[$2::text])
+                     and ($3::uuid is null
+                          or (coalesce(published_at, 'infinity'), id) < (coalesce($4::timestamptz, 'infinity'), $3::uuid))
+                   order by coalesce(published_at, 'infinity') desc, id desc
+                   limit $5 offset $6"#,
+                k.status,
+                tag,
+                k.after_id,
+                k.after_published_at,
+                k.limit,
+                k.offset,
+                pattern,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        Sort::Popular => {
+            sqlx::query_as!(
+                Match,
+                r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
+                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version,
+                          count(*) over () as "matches!"
+                   from videos
+                   where videos_search_text(title) like videos_search_text($7)
+                     and ($1::text is null or status = $1)
+                     and ($2::text is null or tags @> array[$2::text])
+                     and ($3::uuid is null
+                          or (view_count, coalesce(published_at, 'infinity'), id)
+                             < ($8::bigint, coalesce($4::timestamptz, 'infinity'), $3::uuid))
+                   order by view_count desc, coalesce(published_at, 'infinity') desc, id desc
+                   limit $5 offset $6"#,
+                k.status,
+                tag,
+                k.after_id,
+                k.after_published_at,
+                k.limit,
+                k.offset,
+                pattern,
+                k.after_view_count,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    let matches = rows.first().map(|m| m.matches);
+    let videos = rows
+        .into_iter()
+        .map(|m| Video {
+            id: m.id,
+            title: m.title,
+            description: m.description,
+            video_url: m.video_url,
+            thumbnail_url: m.thumbnail_url,
+            duration_seconds: m.duration_seconds,
+            tags: m.tags,
+            view_count: m.view_count,
+            status: m.status,
+            published_at: m.published_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            version: m.version,
+        })
+        .collect();
+    Ok((videos, matches))
+}
+
 /// The listing's total from `feed_counts` (no count(*) scan).
-async fn total(pool: &PgPool, query: &FeedQuery, status: StatusFilter) -> Result<i64, ApiError> {
+async fn counted_total(
+    pool: &PgPool,
+    query: &FeedQuery,
+    status: StatusFilter,
+) -> Result<i64, ApiError> {
     let tag = query.tag.as_ref().map_or("", |t| t.as_str());
     let counts = sqlx::query!(
         "select published, draft from feed_counts where tag = $1",
@@ -151,4 +316,26 @@ async fn total(pool: &PgPool, query: &FeedQuery, status: StatusFilter) -> Result
         StatusFilter::Draft => c.draft,
         StatusFilter::Published => c.published,
     }))
+}
+
+/// A search's total: the matches, counted.
+async fn search_total(
+    pool: &PgPool,
+    query: &FeedQuery,
+    status: Option<&str>,
+    pattern: &str,
+) -> Result<i64, ApiError> {
+    let tag = query.tag.as_ref().map(|t| t.as_str());
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from videos
+           where videos_search_text(title) like videos_search_text($3)
+             and ($1::text is null or status = $1)
+             and ($2::text is null or tags @> array[$2::text])"#,
+        status,
+        tag,
+        pattern,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(total)
 }

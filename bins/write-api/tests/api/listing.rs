@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 use crate::common::{problem, App};
 
-type Filter = Box<dyn Fn(&Value) -> bool>;
+pub type Filter = Box<dyn Fn(&Value) -> bool>;
 
 /// A mix of undated drafts, dated drafts and published videos, with ties in
 /// both sort keys.
@@ -50,7 +50,7 @@ fn newest_key(v: &Value) -> (bool, Reverse<String>, Reverse<String>) {
     )
 }
 
-fn expected(all: &[Value], sort: &str, keep: impl Fn(&Value) -> bool) -> Vec<String> {
+pub fn expected(all: &[Value], sort: &str, keep: impl Fn(&Value) -> bool) -> Vec<String> {
     let mut rows: Vec<&Value> = all.iter().filter(|v| keep(v)).collect();
     match sort {
         "newest" => rows.sort_by_key(|v| newest_key(v)),
@@ -61,7 +61,7 @@ fn expected(all: &[Value], sort: &str, keep: impl Fn(&Value) -> bool) -> Vec<Str
         .collect()
 }
 
-fn ids(page: &Value) -> Vec<String> {
+pub fn ids(page: &Value) -> Vec<String> {
     page["results"]
         .as_array()
         .unwrap()
@@ -70,7 +70,7 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn page(app: &App, query: &str) -> Value {
+pub async fn page(app: &App, query: &str) -> Value {
     let response = app.get(&format!("/v1/videos?{query}")).await;
     assert_eq!(response.status(), StatusCode::OK, "{query}");
     assert_eq!(response.headers()["cache-control"], "no-store");

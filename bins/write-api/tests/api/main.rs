@@ -11,3 +11,5 @@ mod errors;
 mod idempotency;
 mod items;
 mod listing;
+mod search;
+mod statistics;
