@@ -8,8 +8,9 @@
 //! invalidator gets one event per video and the read side its counts.
 //!
 //! Creation times increase row by row (denser towards now, like a growing
-//! catalogue), so the UUID v7 ids, which embed them, arrive in key order and
-//! every index grows at its right edge.
+//! catalogue), so the UUID v7 ids, which embed them, arrive in key order.
+//! Into an empty catalogue the plain indexes are built once after the rows
+//! are in, inside the same transaction (`indexes`).
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -24,6 +25,8 @@ use rand::{
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+mod indexes;
 
 /// Rows per COPY statement, i.e. per run of the statement triggers.
 const STATEMENT_ROWS: u64 = 100_000;
@@ -186,6 +189,7 @@ pub async fn run(pool: &PgPool, videos: u64, show_progress: bool) -> Result<Seed
     let generator = tokio::task::spawn_blocking(move || generate(videos, now, &sender));
 
     let mut tx = pool.begin().await?;
+    let deferred = indexes::defer(&mut tx).await?;
     let mut drafts = 0;
     // One COPY statement per iteration, fed piece by piece.
     while let Some(mut piece) = receiver.recv().await {
@@ -211,6 +215,11 @@ pub async fn run(pool: &PgPool, videos: u64, show_progress: bool) -> Result<Seed
         }
     }
     generator.await.map_err(|_| SeedError::Generator)?;
+    if !deferred.is_empty() {
+        progress.set_message("building indexes");
+        tracing::info!("rows loaded; building the indexes deferred for the bulk load");
+        indexes::rebuild(&mut tx, &deferred).await?;
+    }
     progress.set_message("committing");
     tx.commit().await?;
 

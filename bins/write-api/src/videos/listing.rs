@@ -215,6 +215,11 @@ struct Match {
 
 /// A page of search matches, from `videos` through the trigram index, and
 /// the number of matches when the page has a row to carry it.
+///
+/// The matches are collected first (a materialized CTE: the count needs them
+/// all anyway) and only the page's rows are fetched whole. Planned as one
+/// query, the `limit` tempted Postgres into walking a sort-order index and
+/// filtering it row by row: 4.9 s for a selective tag plus a common word.
 async fn searched(
     pool: &PgPool,
     query: &FeedQuery,
@@ -226,17 +231,25 @@ async fn searched(
         Sort::Newest => {
             sqlx::query_as!(
                 Match,
-                r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version,
-                          count(*) over () as "matches!"
-                   from videos
-                   where videos_search_text(title) like videos_search_text($7)
-                     and ($1::text is null or status = $1)
-                     and ($2::text is null or tags @> array[$2::text])
-                     and ($3::uuid is null
-                          or (coalesce(published_at, 'infinity'), id) < (coalesce($4::timestamptz, 'infinity'), $3::uuid))
-                   order by coalesce(published_at, 'infinity') desc, id desc
-                   limit $5 offset $6"#,
+                r#"with matched as materialized (
+                       select id, coalesce(published_at, 'infinity') as sort_at from videos
+                       where videos_search_text(title) like videos_search_text($7)
+                         and ($1::text is null or status = $1)
+                         and ($2::text is null or tags @> array[$2::text])
+                         and ($3::uuid is null
+                              or (coalesce(published_at, 'infinity'), id) < (coalesce($4::timestamptz, 'infinity'), $3::uuid))
+                   ), page as (
+                       select id, sort_at, count(*) over () as matches from matched
+                       order by sort_at desc, id desc
+                       limit $5 offset $6
+                   )
+                   select v.id as "id!", v.title as "title!", v.description as "description!",
+                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
+                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
+                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
+                          v.version as "version!", page.matches as "matches!"
+                   from page join videos v on v.id = page.id
+                   order by page.sort_at desc, page.id desc"#,
                 k.status,
                 tag,
                 k.after_id,
@@ -251,18 +264,26 @@ async fn searched(
         Sort::Popular => {
             sqlx::query_as!(
                 Match,
-                r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                          view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version,
-                          count(*) over () as "matches!"
-                   from videos
-                   where videos_search_text(title) like videos_search_text($7)
-                     and ($1::text is null or status = $1)
-                     and ($2::text is null or tags @> array[$2::text])
-                     and ($3::uuid is null
-                          or (view_count, coalesce(published_at, 'infinity'), id)
-                             < ($8::bigint, coalesce($4::timestamptz, 'infinity'), $3::uuid))
-                   order by view_count desc, coalesce(published_at, 'infinity') desc, id desc
-                   limit $5 offset $6"#,
+                r#"with matched as materialized (
+                       select id, view_count, coalesce(published_at, 'infinity') as sort_at from videos
+                       where videos_search_text(title) like videos_search_text($7)
+                         and ($1::text is null or status = $1)
+                         and ($2::text is null or tags @> array[$2::text])
+                         and ($3::uuid is null
+                              or (view_count, coalesce(published_at, 'infinity'), id)
+                                 < ($8::bigint, coalesce($4::timestamptz, 'infinity'), $3::uuid))
+                   ), page as (
+                       select id, view_count, sort_at, count(*) over () as matches from matched
+                       order by view_count desc, sort_at desc, id desc
+                       limit $5 offset $6
+                   )
+                   select v.id as "id!", v.title as "title!", v.description as "description!",
+                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
+                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
+                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
+                          v.version as "version!", page.matches as "matches!"
+                   from page join videos v on v.id = page.id
+                   order by page.view_count desc, page.sort_at desc, page.id desc"#,
                 k.status,
                 tag,
                 k.after_id,
