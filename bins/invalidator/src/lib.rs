@@ -1,5 +1,5 @@
 //! `invalidator`: follows the `video_events` outbox and purges, in Redis, the
-//! cache scopes each change affects. See `docs/invalidator.md`.
+//! cache scopes each change affects. How and why: README.md, "The invalidator".
 
 pub mod cache;
 pub mod checkpoint;

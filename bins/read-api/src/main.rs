@@ -5,7 +5,7 @@ use read_api::{Config, Hooks};
 
 // The hit path allocates many small, short-lived buffers across two worker
 // threads; mimalloc handles that with less contention than the system
-// allocator (measured in docs/read-api.md).
+// allocator (about 15 % more hits/s, measured: README.md, "read-api: the public feed").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
