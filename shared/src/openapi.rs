@@ -10,13 +10,19 @@
 //! document, so a parameter added to an annotation (say the admin `q`) gets its
 //! schema here by name.
 
+use std::borrow::Cow;
+
 use chrono::{Datelike, Utc};
 use serde_json::{json, Map, Value};
+use utoipa::{
+    openapi::{RefOr, Schema},
+    PartialSchema, ToSchema,
+};
 
 use crate::{
     domain::{
-        Description, Duration, HttpUrl, Status, Title, MAX_BATCH, MAX_TAGS, MAX_TAG_CHARS,
-        WRITABLE_FIELDS,
+        Description, Duration, HttpUrl, NewVideo, Status, Title, VideoPatch, MAX_BATCH, MAX_TAGS,
+        MAX_TAG_CHARS, WRITABLE_FIELDS,
     },
     feed::{Sort, StatusFilter, MAX_PAGE_SIZE},
     problem::{CONTENT_TYPE as PROBLEM, RETRY_AFTER_SECONDS},
@@ -229,6 +235,45 @@ pub fn batch_create_schema(item: &Value) -> Value {
         "required": ["videos"],
         "additionalProperties": false,
     })
+}
+
+/// A schema built as JSON, as utoipa's types hold it. They have no
+/// `if`/`then`: the served document sets the patch's from the JSON itself.
+pub fn schema_of(value: Value) -> RefOr<Schema> {
+    serde_json::from_value(value).unwrap_or_else(|error| {
+        tracing::error!(%error, "a request-body schema does not deserialize");
+        RefOr::T(Schema::default())
+    })
+}
+
+// The request bodies are validated from raw JSON field by field (see
+// `crate::domain`), so the validated types carry the schemas built above,
+// under the names the documents have always used.
+
+impl PartialSchema for NewVideo {
+    fn schema() -> RefOr<Schema> {
+        schema_of(video_create_schema())
+    }
+}
+
+/// A video to create (`POST /v1/videos`).
+impl ToSchema for NewVideo {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("VideoCreate")
+    }
+}
+
+impl PartialSchema for VideoPatch {
+    fn schema() -> RefOr<Schema> {
+        schema_of(video_patch_schema())
+    }
+}
+
+/// A JSON merge patch of a video (`PATCH /v1/videos/{id}`).
+impl ToSchema for VideoPatch {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("VideoMergePatch")
+    }
 }
 
 /// The schema of a feed or listing query parameter, by name.

@@ -9,9 +9,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
+use shared::Problem;
 use subtle::ConstantTimeEq;
-
-use crate::error::ApiError;
 
 /// The accepted tokens, kept only as SHA-256 digests: comparing fixed-size
 /// digests in constant time leaks neither a token's bytes nor its length.
@@ -80,7 +79,7 @@ pub async fn require_bearer(
     if tokens.accepts(request.headers()) {
         next.run(request).await
     } else {
-        ApiError::Unauthorized.into_response()
+        Problem::unauthorized().into_response()
     }
 }
 

@@ -8,6 +8,7 @@ use axum::{
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shared::Problem;
 
 use crate::error::ApiError;
 
@@ -47,23 +48,27 @@ async fn read<S: Send + Sync>(
     accepted: &[&str],
 ) -> Result<Value, ApiError> {
     if !media_type(request.headers()).is_some_and(|m| accepted.contains(&m.as_str())) {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "The body must be JSON, sent with `Content-Type: {}`.",
-            accepted.join("` or `")
-        )));
+        return Err(Problem::status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "The body must be JSON, sent with `Content-Type: {}`.",
+                accepted.join("` or `")
+            ),
+        )
+        .into());
     }
     // Honours the route's DefaultBodyLimit.
     let bytes = Bytes::from_request(request, state)
         .await
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
+                ApiError::payload_too_large()
             } else {
-                ApiError::BadRequest(format!("Could not read the request body: {rejection}"))
+                Problem::bad_request(format!("Could not read the request body: {rejection}")).into()
             }
         })?;
     serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("The body is not valid JSON: {e}.")))
+        .map_err(|e| Problem::bad_request(format!("The body is not valid JSON: {e}.")).into())
 }
 
 /// The media type of `Content-Type` without parameters, lower-cased.

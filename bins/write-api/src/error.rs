@@ -6,29 +6,12 @@ use axum::{
 };
 use shared::{FieldError, Problem};
 
+/// A problem the handler could name is answered as it is; a database error
+/// is judged when answered (503, 422 or a logged 500), an internal one is
+/// logged and hidden.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("missing or invalid bearer token")]
-    Unauthorized,
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    PreconditionFailed(String),
-    #[error("the request body is larger than this route accepts")]
-    PayloadTooLarge,
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    #[error("validation failed")]
-    Validation(Vec<FieldError>),
-    /// Postgres is not usable yet (the schema is still being migrated).
-    #[error("{0}")]
-    Unavailable(String),
-    /// A problem made by shared code (the feed query parser).
-    #[error("{}", .0.title)]
+    #[error("{} {}: {}", .0.status, .0.title, .0.detail.as_deref().unwrap_or_default())]
     Problem(Problem),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -36,27 +19,39 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        Self::Problem(problem)
+    }
+}
+
 impl ApiError {
     pub fn video_not_found() -> Self {
-        Self::NotFound("No video with this id.".into())
+        Problem::not_found("No video with this id.").into()
+    }
+
+    /// A body over the route's limit.
+    pub fn payload_too_large() -> Self {
+        Problem::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is too large: at most 1 MiB, or 32 MiB for /v1/videos/batch.",
+        )
+        .into()
+    }
+
+    /// Field errors (422), as the parsers report them.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Problem::validation(errors).into()
+    }
+
+    /// Whether this is a problem with `status` (how the console tells a
+    /// refused precondition or invalid fields from a failure).
+    pub fn is(&self, status: StatusCode) -> bool {
+        matches!(self, Self::Problem(p) if p.status == status.as_u16())
     }
 
     fn into_problem(self) -> Problem {
         match self {
-            Self::Unauthorized => Problem::unauthorized(),
-            Self::BadRequest(detail) => Problem::bad_request(detail),
-            Self::NotFound(detail) => Problem::not_found(detail),
-            Self::Conflict(detail) => Problem::conflict(detail),
-            Self::PreconditionFailed(detail) => Problem::precondition_failed(detail),
-            Self::PayloadTooLarge => Problem::status(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The request body is too large: at most 1 MiB, or 32 MiB for /v1/videos/batch.",
-            ),
-            Self::UnsupportedMediaType(detail) => {
-                Problem::status(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
-            }
-            Self::Validation(errors) => Problem::validation(errors),
-            Self::Unavailable(detail) => Problem::unavailable(detail),
             Self::Problem(problem) => problem,
             Self::Database(error) => database_problem(&error),
             Self::Internal(message) => {
@@ -106,20 +101,24 @@ mod tests {
 
     #[test]
     fn statuses() {
-        for (error, status) in [
-            (ApiError::Unauthorized, 401),
-            (ApiError::BadRequest("x".into()), 400),
+        let cases: [(ApiError, u16); 12] = [
+            (Problem::unauthorized().into(), 401),
+            (Problem::bad_request("x").into(), 400),
             (ApiError::video_not_found(), 404),
-            (ApiError::Conflict("x".into()), 409),
-            (ApiError::PreconditionFailed("x".into()), 412),
-            (ApiError::PayloadTooLarge, 413),
-            (ApiError::UnsupportedMediaType("x".into()), 415),
-            (ApiError::Validation(vec![]), 422),
-            (ApiError::Unavailable("x".into()), 503),
+            (Problem::conflict("x").into(), 409),
+            (Problem::precondition_failed("x").into(), 412),
+            (ApiError::payload_too_large(), 413),
+            (
+                Problem::status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "x").into(),
+                415,
+            ),
+            (ApiError::validation(vec![]), 422),
+            (Problem::unavailable("x").into(), 503),
             (ApiError::Database(sqlx::Error::PoolTimedOut), 503),
             (ApiError::Database(sqlx::Error::RowNotFound), 500),
             (ApiError::Internal("secret".into()), 500),
-        ] {
+        ];
+        for (error, status) in cases {
             let response = error.into_response();
             assert_eq!(response.status().as_u16(), status);
             assert_eq!(

@@ -9,6 +9,7 @@ use axum::{
     http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::Response,
 };
+use shared::Problem;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -29,13 +30,14 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     };
     let key = value
         .to_str()
-        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII.".into()))?;
+        .map_err(|_| Problem::bad_request("Idempotency-Key must be visible ASCII."))?;
     if (1..=MAX_KEY_CHARS).contains(&key.chars().count()) {
         Ok(Some(key.to_owned()))
     } else {
-        Err(ApiError::BadRequest(format!(
+        Err(Problem::bad_request(format!(
             "Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters."
-        )))
+        ))
+        .into())
     }
 }
 
@@ -108,14 +110,16 @@ pub async fn claim(
     .fetch_optional(&mut *tx)
     .await?
     else {
-        return Err(ApiError::Conflict(
-            "A request with this Idempotency-Key is being processed; retry.".into(),
-        ));
+        return Err(Problem::conflict(
+            "A request with this Idempotency-Key is being processed; retry.",
+        )
+        .into());
     };
     if row.request_hash != request_hash {
-        return Err(ApiError::Conflict(
-            "This Idempotency-Key was already used with a different request body.".into(),
-        ));
+        return Err(Problem::conflict(
+            "This Idempotency-Key was already used with a different request body.",
+        )
+        .into());
     }
     let status = u16::try_from(row.status)
         .ok()

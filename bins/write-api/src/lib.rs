@@ -20,6 +20,7 @@ mod videos;
 use std::{net::SocketAddr, time::Duration};
 
 use axum::{middleware::from_fn_with_state, routing::any, Router};
+use shared::Problem;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -112,7 +113,7 @@ fn app(
     let openapi_json = openapi::finish(&api);
     // Unknown paths under /v1 are routed here rather than to the global
     // fallback, so that they too need a token first.
-    let unknown = || async { ApiError::NotFound("No such resource.".into()) };
+    let unknown = || async { ApiError::from(Problem::not_found("No such resource.")) };
     let v1 = v1
         .route("/v1", any(unknown))
         .route("/v1/", any(unknown))

@@ -3,6 +3,7 @@
 //! `shared::openapi`, and [`finish`] adds what annotations cannot say.
 
 use serde_json::{json, Value};
+use shared::domain::{NewVideo, VideoPatch};
 use utoipa::{
     openapi::{
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -47,8 +48,8 @@ pub fn finish(api: &utoipa::openapi::OpenApi) -> String {
     shared::openapi::refine(&mut document);
     // Set as JSON: utoipa's schema types have no `if`/`then`.
     let schemas = &mut document["components"]["schemas"];
-    schemas["VideoCreate"] = shared::openapi::video_create_schema();
-    schemas["VideoMergePatch"] = shared::openapi::video_patch_schema();
+    schemas[NewVideo::name().as_ref()] = shared::openapi::video_create_schema();
+    schemas[VideoPatch::name().as_ref()] = shared::openapi::video_patch_schema();
     add_write_rules(&mut document);
     serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_owned())
 }
@@ -101,50 +102,21 @@ fn item_links(id: &str) -> Value {
     })
 }
 
-/// The request bodies are validated from raw JSON (see `shared::domain`), so
-/// their schemas come from `shared::openapi`, built from the same constants.
-fn schema_of(value: serde_json::Value) -> RefOr<Schema> {
-    serde_json::from_value(value).unwrap_or_else(|error| {
-        tracing::error!(%error, "a request-body schema does not deserialize");
-        RefOr::T(Schema::default())
-    })
-}
-
-/// A video to create (`POST /v1/videos`).
-pub struct VideoCreate;
-
-impl PartialSchema for VideoCreate {
-    fn schema() -> RefOr<Schema> {
-        schema_of(shared::openapi::video_create_schema())
-    }
-}
-
-impl ToSchema for VideoCreate {}
-
-/// A JSON merge patch of a video (`PATCH /v1/videos/{id}`).
-pub struct VideoMergePatch;
-
-impl PartialSchema for VideoMergePatch {
-    fn schema() -> RefOr<Schema> {
-        schema_of(shared::openapi::video_patch_schema())
-    }
-}
-
-impl ToSchema for VideoMergePatch {}
-
-/// 1 to 1000 videos to create, all or none (`POST /v1/videos/batch`).
+/// 1 to 1000 videos to create, all or none (`POST /v1/videos/batch`): the
+/// one request body with no validated type of its own to carry its schema
+/// (`parse_batch` answers the videos).
 pub struct BatchCreate;
 
 impl PartialSchema for BatchCreate {
     fn schema() -> RefOr<Schema> {
-        schema_of(shared::openapi::batch_create_schema(
-            &serde_json::json!({"$ref": "#/components/schemas/VideoCreate"}),
+        shared::openapi::schema_of(shared::openapi::batch_create_schema(
+            &json!({"$ref": format!("#/components/schemas/{}", NewVideo::name())}),
         ))
     }
 }
 
 impl ToSchema for BatchCreate {
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((VideoCreate::name().into_owned(), VideoCreate::schema()));
+        schemas.push((NewVideo::name().into_owned(), NewVideo::schema()));
     }
 }

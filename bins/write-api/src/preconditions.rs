@@ -1,6 +1,7 @@
 //! Versions as entity tags: `ETag: "3"` out, `If-Match` in (optimistic concurrency).
 
 use axum::http::{header, HeaderMap, HeaderValue};
+use shared::Problem;
 
 use crate::error::ApiError;
 
@@ -27,9 +28,10 @@ pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ApiError>
     if matched {
         Ok(())
     } else {
-        Err(ApiError::PreconditionFailed(format!(
+        Err(Problem::precondition_failed(format!(
             "If-Match does not match the current version ({current})."
-        )))
+        ))
+        .into())
     }
 }
 

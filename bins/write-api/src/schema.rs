@@ -15,10 +15,9 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use shared::Problem;
 use sqlx::{migrate::MigrateError, PgPool};
 use tokio_util::sync::CancellationToken;
-
-use crate::error::ApiError;
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -79,7 +78,6 @@ pub async fn require_ready(
     if status.is_ready() {
         next.run(request).await
     } else {
-        ApiError::Unavailable("The database is not ready yet; retry shortly.".into())
-            .into_response()
+        Problem::unavailable("The database is not ready yet; retry shortly.").into_response()
     }
 }

@@ -1,6 +1,4 @@
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -28,23 +26,11 @@ impl Status {
     }
 }
 
-/// The video resource, as both APIs return it. Field names are the column
-/// names of the `videos` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Video {
-    pub id: Uuid,
-    pub title: String,
-    pub description: String,
-    pub video_url: String,
-    pub thumbnail_url: Option<String>,
-    pub duration_seconds: Option<i32>,
-    pub tags: Vec<String>,
-    pub view_count: i64,
-    pub status: Status,
-    pub published_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub version: i64,
+crate::video_row! {
+    /// The video resource, as both APIs return it. Field names are the column
+    /// names of the `videos` table.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+    pub struct Video {}
 }
 
 // Stored as text (the table's check constraint allows only these two), so

@@ -2,7 +2,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::query::{Listing, Sort, StatusFilter};
+use super::listing::{Listing, Sort, StatusFilter};
 use super::search::SearchText;
 use crate::domain::Tag;
 

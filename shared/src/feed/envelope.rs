@@ -3,7 +3,8 @@ use url::form_urlencoded;
 
 use super::{
     cursor::CursorPosition,
-    query::{FeedQuery, Listing, Position, StatusFilter},
+    listing::{Listing, StatusFilter},
+    query::{FeedQuery, Position},
 };
 use crate::Problem;
 

@@ -6,26 +6,12 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use shared::domain::Video;
+use shared::select_videos;
 use shared::feed::{CursorPosition, FeedQuery, Position, Sort};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-
-/// `select <every column> from videos ` followed by the rest of a query.
-macro_rules! select_videos {
-    ($rest:tt $(, $arg:expr)* $(,)?) => {
-        sqlx::query_as!(
-            Video,
-            "select id, title, description, video_url, thumbnail_url, duration_seconds, \
-             tags, view_count, status as \"status: shared::domain::Status\", published_at, \
-             created_at, updated_at, version \
-             from videos " + $rest
-            $(, $arg)*
-        )
-    };
-}
 
 /// Total and rows are read in one snapshot, so the envelope is consistent.
 const BEGIN: &str = "begin isolation level repeatable read, read only";
@@ -59,7 +45,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
             // only the page's rows are read from the heap. `= any(array(..))`
             // keeps that plan even as a generic (cached) plan.
             select_videos!(
-                "where id = any(array(
+                "from videos v where id = any(array(
                      select id from videos where status = 'published'
                      order by published_at desc, id desc limit $1 offset $2))
                  order by published_at desc, id desc",
@@ -71,7 +57,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
         }
         (Position::Page(_), Sort::Popular, None) => {
             select_videos!(
-                "where id = any(array(
+                "from videos v where id = any(array(
                      select id from videos where status = 'published'
                      order by view_count desc, published_at desc, id desc limit $1 offset $2))
                  order by view_count desc, published_at desc, id desc",
@@ -83,7 +69,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
         }
         (Position::Page(_), Sort::Newest, Some(tag)) => {
             select_videos!(
-                "where status = 'published' and tags @> array[$3::text]
+                "from videos v where status = 'published' and tags @> array[$3::text]
                  order by published_at desc, id desc limit $1 offset $2",
                 limit,
                 offset,
@@ -94,7 +80,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
         }
         (Position::Page(_), Sort::Popular, Some(tag)) => {
             select_videos!(
-                "where status = 'published' and tags @> array[$3::text]
+                "from videos v where status = 'published' and tags @> array[$3::text]
                  order by view_count desc, published_at desc, id desc limit $1 offset $2",
                 limit,
                 offset,
@@ -105,7 +91,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
         }
         (Position::After(after), Sort::Newest, None) => {
             select_videos!(
-                "where status = 'published' and (published_at, id) < ($2, $3)
+                "from videos v where status = 'published' and (published_at, id) < ($2, $3)
                  order by published_at desc, id desc limit $1",
                 limit,
                 published_at(after)?,
@@ -116,7 +102,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
         }
         (Position::After(after), Sort::Popular, None) => {
             select_videos!(
-                "where status = 'published' and (view_count, published_at, id) < ($2, $3, $4)
+                "from videos v where status = 'published' and (view_count, published_at, id) < ($2, $3, $4)
                  order by view_count desc, published_at desc, id desc limit $1",
                 limit,
                 after.view_count,
@@ -128,7 +114,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
         }
         (Position::After(after), Sort::Newest, Some(tag)) => {
             select_videos!(
-                "where status = 'published' and (published_at, id) < ($2, $3)
+                "from videos v where status = 'published' and (published_at, id) < ($2, $3)
                    and tags @> array[$4::text]
                  order by published_at desc, id desc limit $1",
                 limit,
@@ -141,7 +127,7 @@ pub async fn feed_page(pool: &PgPool, query: &FeedQuery) -> Result<Bytes, ApiErr
         }
         (Position::After(after), Sort::Popular, Some(tag)) => {
             select_videos!(
-                "where status = 'published' and (view_count, published_at, id) < ($2, $3, $4)
+                "from videos v where status = 'published' and (view_count, published_at, id) < ($2, $3, $4)
                    and tags @> array[$5::text]
                  order by view_count desc, published_at desc, id desc limit $1",
                 limit,
@@ -181,7 +167,7 @@ fn published_at(after: &CursorPosition) -> Result<DateTime<Utc>, ApiError> {
 
 /// One published video as JSON; `None` for a draft or an unknown id.
 pub async fn video(pool: &PgPool, id: Uuid) -> Result<Option<Bytes>, ApiError> {
-    let row = select_videos!("where id = $1 and status = 'published'", id)
+    let row = select_videos!("from videos v where id = $1 and status = 'published'", id)
         .fetch_optional(pool)
         .await?;
     row.map(|row| serde_json::to_vec(&row).map(Bytes::from))

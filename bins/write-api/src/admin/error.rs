@@ -21,7 +21,7 @@ pub enum PageError {
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
         match error {
-            ApiError::NotFound(_) => Self::NotFound,
+            error if error.is(StatusCode::NOT_FOUND) => Self::NotFound,
             other => Self::Api(other),
         }
     }

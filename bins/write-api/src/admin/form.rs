@@ -1,37 +1,25 @@
-//! Create and edit a video, publish or unpublish it, delete it.
+//! The video form: what the admin typed, the JSON body it becomes, and the
+//! page that shows it with its errors.
 //!
 //! A form becomes the JSON body the API would get, and the API's own parsers
 //! (`NewVideo::parse`, `VideoPatch::parse`) judge it: one source of truth for
-//! validation. Writes run the API's transactions. An edit carries the version
-//! it started from, like `If-Match`: if the video changed meanwhile nothing is
-//! written and the admin sees what changed.
+//! validation.
 
 use std::collections::BTreeMap;
 
-use axum::{
-    extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Redirect, Response},
-    Form,
-};
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use shared::{
-    domain::{NewVideo, Status, Video, VideoFields, VideoPatch},
+    domain::{Status, Video},
     FieldError,
 };
-use uuid::Uuid;
 
-use super::{csrf, error::PageError, session::Session, views, ConsoleState};
-use crate::{
-    error::ApiError,
-    videos::{create, item, writable_fields},
-};
+use super::{session::Session, views};
 
 /// The form's fields: the API's field names, each with its label.
-const FIELDS: &[(&str, &str)] = &[
+pub(super) const FIELDS: &[(&str, &str)] = &[
     ("title", "Title"),
     ("description", "Description"),
     ("video_url", "Video URL"),
@@ -47,7 +35,7 @@ const FIELDS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct VideoForm {
-    csrf: String,
+    pub(super) csrf: String,
     title: String,
     description: String,
     video_url: String,
@@ -55,17 +43,17 @@ pub struct VideoForm {
     duration_seconds: String,
     tags: String,
     view_count: String,
-    status: String,
+    pub(super) status: String,
     published_at: String,
     /// The version the edit started from.
-    version: String,
+    pub(super) version: String,
     /// The fields as they were when the edit started (JSON), to tell the
     /// admin what someone else changed.
-    original: String,
+    pub(super) original: String,
 }
 
 impl VideoForm {
-    fn of(video: &Video) -> Self {
+    pub(super) fn of(video: &Video) -> Self {
         Self {
             csrf: String::new(),
             title: video.title.clone(),
@@ -84,13 +72,13 @@ impl VideoForm {
                 .map(|at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
                 .unwrap_or_default(),
             version: video.version.to_string(),
-            original: fields_json(&writable_fields(video)).to_string(),
+            original: fields_json(video).to_string(),
         }
     }
 
     /// The body the API would get for this form. Text the API would refuse
     /// (a word in a number field) goes as it is, so the API's message is shown.
-    fn to_json(&self, creating: bool) -> Value {
+    pub(super) fn to_json(&self, creating: bool) -> Value {
         let mut body = Map::new();
         body.insert("title".into(), json!(self.title));
         body.insert("description".into(), json!(self.description));
@@ -140,22 +128,12 @@ fn optional_number(raw: &str) -> Value {
 }
 
 /// The writable fields as the API names them (what a conflict compares).
-fn fields_json(v: &VideoFields) -> Value {
-    json!({
-        "title": v.title,
-        "description": v.description,
-        "video_url": v.video_url,
-        "thumbnail_url": v.thumbnail_url,
-        "duration_seconds": v.duration_seconds,
-        "tags": v.tags,
-        "view_count": v.view_count,
-        "status": v.status.as_str(),
-        "published_at": v.published_at.map(|at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-    })
+pub(super) fn fields_json(video: &Video) -> Value {
+    serde_json::to_value(video.writable_fields()).unwrap_or(Value::Null)
 }
 
 /// Field errors by form field; errors of no field (or the body) under "".
-fn errors_by_field(errors: Vec<FieldError>) -> BTreeMap<String, String> {
+pub(super) fn errors_by_field(errors: Vec<FieldError>) -> BTreeMap<String, String> {
     let mut by_field: BTreeMap<String, String> = BTreeMap::new();
     for error in errors {
         let (field, message) = match error.field.split_once('[') {
@@ -182,12 +160,12 @@ fn errors_by_field(errors: Vec<FieldError>) -> BTreeMap<String, String> {
     by_field
 }
 
-enum Kind<'a> {
+pub(super) enum Kind<'a> {
     New,
     Edit(&'a Video),
 }
 
-fn render(
+pub(super) fn render(
     kind: Kind<'_>,
     session: &Session,
     form: &VideoForm,
@@ -298,322 +276,13 @@ fn actions(session: &Session, video: &Video) -> Markup {
     }
 }
 
-fn video_id(raw: &str) -> Result<Uuid, PageError> {
-    Uuid::try_parse(raw).map_err(|_| PageError::NotFound)
-}
-
-pub async fn new_page(session: Session) -> Response {
-    let form = VideoForm {
-        status: "draft".into(),
-        ..VideoForm::default()
-    };
-    render(Kind::New, &session, &form, &BTreeMap::new(), None).into_response()
-}
-
-pub async fn create(
-    State(state): State<ConsoleState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(form): Form<VideoForm>,
-) -> Result<Response, PageError> {
-    csrf::verify(&session, &form.csrf, &headers)?;
-    let video = match NewVideo::parse(&form.to_json(true), "", Utc::now()) {
-        Ok(video) => video,
-        Err(errors) => return Ok(invalid(Kind::New, &session, &form, errors)),
-    };
-    let mut tx = state.pool.begin().await?;
-    let video = match create::insert_one(&mut tx, Uuid::now_v7(), video.into_fields()).await {
-        Ok(video) => video,
-        Err(ApiError::Validation(errors)) => {
-            return Ok(invalid(Kind::New, &session, &form, errors))
-        }
-        Err(error) => return Err(error.into()),
-    };
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/admin/videos/{}?done=created", video.id)).into_response())
-}
-
-fn invalid(
-    kind: Kind<'_>,
-    session: &Session,
-    form: &VideoForm,
-    errors: Vec<FieldError>,
-) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        render(kind, session, form, &errors_by_field(errors), None),
-    )
-        .into_response()
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Done {
-    done: String,
-}
-
-pub async fn edit_page(
-    State(state): State<ConsoleState>,
-    session: Session,
-    Path(id): Path<String>,
-    Query(done): Query<Done>,
-) -> Result<Response, PageError> {
-    let video = item::fetch(&state.pool, video_id(&id)?).await?;
-    let notice = match done.done.as_str() {
-        "created" => Some("The video was created."),
-        "saved" => Some("Your changes were saved."),
-        "publish" => Some("The video is published."),
-        "unpublish" => Some("The video is a draft now."),
-        _ => None,
-    }
-    .map(|text| views::notice("ok", html! { (text) }));
-    Ok(render(
-        Kind::Edit(&video),
-        &session,
-        &VideoForm::of(&video),
-        &BTreeMap::new(),
-        notice,
-    )
-    .into_response())
-}
-
-/// The version check of a console write: like `If-Match: "<version>"`.
-fn expect_version(raw: &str) -> impl FnOnce(&Video) -> Result<(), ApiError> + '_ {
-    move |current| {
-        if raw.trim().parse::<i64>().ok() == Some(current.version) {
-            Ok(())
-        } else {
-            Err(ApiError::PreconditionFailed("changed meanwhile".into()))
-        }
-    }
-}
-
-pub async fn save(
-    State(state): State<ConsoleState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<VideoForm>,
-) -> Result<Response, PageError> {
-    csrf::verify(&session, &form.csrf, &headers)?;
-    let id = video_id(&id)?;
-    let patch = match VideoPatch::parse(&form.to_json(false), Utc::now()) {
-        Ok(patch) => patch,
-        Err(errors) => {
-            let video = item::fetch(&state.pool, id).await?;
-            return Ok(invalid(Kind::Edit(&video), &session, &form, errors));
-        }
-    };
-    match item::apply_patch(&state.pool, id, patch, expect_version(&form.version)).await {
-        Ok(_) => Ok(Redirect::to(&format!("/admin/videos/{id}?done=saved")).into_response()),
-        Err(ApiError::Validation(errors)) => {
-            let video = item::fetch(&state.pool, id).await?;
-            Ok(invalid(Kind::Edit(&video), &session, &form, errors))
-        }
-        Err(ApiError::PreconditionFailed(_)) => conflict(&state, &session, id, form).await,
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// Someone else changed the video: nothing was written. The page keeps the
-/// admin's values, lists what changed, and now carries the new version, so
-/// saving again is a deliberate overwrite.
-async fn conflict(
-    state: &ConsoleState,
-    session: &Session,
-    id: Uuid,
-    mut form: VideoForm,
-) -> Result<Response, PageError> {
-    let current = item::fetch(&state.pool, id).await?;
-    let now = fields_json(&writable_fields(&current));
-    let before: Value = serde_json::from_str(&form.original).unwrap_or(Value::Null);
-    let changed: Vec<(&str, String, String)> = FIELDS
-        .iter()
-        .filter(|(name, _)| before.get(name) != now.get(name))
-        .map(|(name, label)| {
-            (
-                *label,
-                shown(before.get(name).unwrap_or(&Value::Null)),
-                shown(now.get(name).unwrap_or(&Value::Null)),
-            )
-        })
-        .collect();
-    let notice = views::notice(
-        "error",
-        html! {
-            strong { "Someone else changed this video while you were editing it; nothing was saved." }
-            @if changed.is_empty() {
-                " (Version " (form.version) " is now version " (current.version) ".)"
-            } @else {
-                " They changed:"
-                ul.changes {
-                    @for (label, was, is) in &changed {
-                        li { strong { (label) } ": " (was) " → " (is) }
-                    }
-                }
-            }
-            " Your values are still in the form below: Save again to replace their changes, or reload the page to start from theirs."
-        },
-    );
-    form.version = current.version.to_string();
-    form.original = now.to_string();
-    Ok((
-        StatusCode::CONFLICT,
-        render(
-            Kind::Edit(&current),
-            session,
-            &form,
-            &BTreeMap::new(),
-            Some(notice),
-        ),
-    )
-        .into_response())
-}
-
-fn shown(value: &Value) -> String {
-    match value {
-        Value::Null => "(empty)".into(),
-        Value::String(s) => format!("“{s}”"),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Action {
-    csrf: String,
-    version: String,
-}
-
-pub async fn publish(
-    state: State<ConsoleState>,
-    session: Session,
-    headers: HeaderMap,
-    id: Path<String>,
-    Form(action): Form<Action>,
-) -> Result<Response, PageError> {
-    set_status(state, session, headers, id, action, Status::Published).await
-}
-
-pub async fn unpublish(
-    state: State<ConsoleState>,
-    session: Session,
-    headers: HeaderMap,
-    id: Path<String>,
-    Form(action): Form<Action>,
-) -> Result<Response, PageError> {
-    set_status(state, session, headers, id, action, Status::Draft).await
-}
-
-async fn set_status(
-    State(state): State<ConsoleState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    action: Action,
-    status: Status,
-) -> Result<Response, PageError> {
-    csrf::verify(&session, &action.csrf, &headers)?;
-    let id = video_id(&id)?;
-    let patch = VideoPatch {
-        status: Some(status),
-        ..VideoPatch::default()
-    };
-    match item::apply_patch(&state.pool, id, patch, expect_version(&action.version)).await {
-        Ok(_) => {
-            let done = match status {
-                Status::Published => "publish",
-                Status::Draft => "unpublish",
-            };
-            Ok(Redirect::to(&format!("/admin/videos/{id}?done={done}")).into_response())
-        }
-        Err(ApiError::PreconditionFailed(_)) => {
-            let current = item::fetch(&state.pool, id).await?;
-            let notice = views::notice(
-                "error",
-                html! { "Someone else changed this video meanwhile; nothing was changed. Check it below and try again." },
-            );
-            Ok((
-                StatusCode::CONFLICT,
-                render(
-                    Kind::Edit(&current),
-                    &session,
-                    &VideoForm::of(&current),
-                    &BTreeMap::new(),
-                    Some(notice),
-                ),
-            )
-                .into_response())
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-pub async fn delete_page(
-    State(state): State<ConsoleState>,
-    session: Session,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let video = item::fetch(&state.pool, video_id(&id)?).await?;
-    Ok(confirm_delete(&session, &video, StatusCode::OK, None))
-}
-
-fn confirm_delete(
-    session: &Session,
-    video: &Video,
-    status: StatusCode,
-    notice: Option<Markup>,
-) -> Response {
-    let content = html! {
-        @if let Some(notice) = notice { (notice) }
-        p { "Delete “" strong { (video.title) } "”? It disappears from the feed at once; this cannot be undone." }
-        form.inline method="post" action={ "/admin/videos/" (video.id) "/delete" } {
-            input type="hidden" name="csrf" value=(session.csrf);
-            input type="hidden" name="version" value=(video.version);
-            button.danger type="submit" { "Delete" }
-        }
-        " "
-        a.button href={ "/admin/videos/" (video.id) } { "Cancel" }
-    };
-    (status, views::page("Delete video", &session.csrf, content)).into_response()
-}
-
-pub async fn delete(
-    State(state): State<ConsoleState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(action): Form<Action>,
-) -> Result<Response, PageError> {
-    csrf::verify(&session, &action.csrf, &headers)?;
-    let id = video_id(&id)?;
-    match item::delete(&state.pool, id, expect_version(&action.version)).await {
-        Ok(()) => Ok(Redirect::to("/admin/videos?done=deleted").into_response()),
-        Err(ApiError::PreconditionFailed(_)) => {
-            let current = item::fetch(&state.pool, id).await?;
-            let notice = views::notice(
-                "error",
-                html! { "Someone else changed this video meanwhile; it was not deleted. Check it and confirm again." },
-            );
-            Ok(confirm_delete(
-                &session,
-                &current,
-                StatusCode::CONFLICT,
-                Some(notice),
-            ))
-        }
-        Err(error) => Err(error.into()),
-    }
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use chrono::Utc;
+    use shared::domain::{NewVideo, WRITABLE_FIELDS};
+
     use super::*;
 
     #[test]
@@ -633,6 +302,12 @@ mod tests {
         assert_eq!(errors["title"], "must not be empty");
         assert_eq!(errors["duration_seconds"], "must be an integer");
         assert!(errors["video_url"].starts_with("must be an absolute URL"));
+    }
+
+    #[test]
+    fn the_form_has_every_writable_field() {
+        let names: Vec<&str> = FIELDS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, WRITABLE_FIELDS);
     }
 
     #[test]

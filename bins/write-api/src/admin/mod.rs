@@ -4,7 +4,9 @@
 //! [`session`]), a CSRF token on every form (see [`csrf`]) and strict
 //! security headers (see [`headers`]).
 
+mod actions;
 mod csrf;
+mod edit;
 mod error;
 mod form;
 mod headers;
@@ -60,14 +62,14 @@ pub fn router(pool: PgPool, tokens: AdminTokens, args: &ConsoleArgs) -> Router {
         .route("/admin/", get(home))
         .route("/admin/sign-in", get(signin::page).post(signin::submit))
         .route("/admin/sign-out", post(signin::sign_out))
-        .route("/admin/videos", get(list::page).post(form::create))
-        .route("/admin/videos/new", get(form::new_page))
-        .route("/admin/videos/{id}", get(form::edit_page).post(form::save))
-        .route("/admin/videos/{id}/publish", post(form::publish))
-        .route("/admin/videos/{id}/unpublish", post(form::unpublish))
+        .route("/admin/videos", get(list::page).post(edit::create))
+        .route("/admin/videos/new", get(edit::new_page))
+        .route("/admin/videos/{id}", get(edit::edit_page).post(edit::save))
+        .route("/admin/videos/{id}/publish", post(actions::publish))
+        .route("/admin/videos/{id}/unpublish", post(actions::unpublish))
         .route(
             "/admin/videos/{id}/delete",
-            get(form::delete_page).post(form::delete),
+            get(actions::delete_page).post(actions::delete),
         )
         .route("/admin/console.css", get(stylesheet))
         .route(

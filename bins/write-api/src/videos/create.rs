@@ -10,7 +10,6 @@ use axum::{
 };
 use chrono::Utc;
 use serde::Serialize;
-use serde_json::{json, Value};
 use shared::{
     domain::{parse_batch, NewVideo, Video, VideoFields},
     Problem,
@@ -23,7 +22,7 @@ use crate::{
     body::{canonical_hash, JsonBody},
     error::ApiError,
     idempotency::{self, Claim, Stored},
-    openapi::{BatchCreate, VideoCreate},
+    openapi::BatchCreate,
 };
 
 /// Creates a video. With an `Idempotency-Key`, a retry with the same key and
@@ -32,7 +31,7 @@ use crate::{
     post,
     path = "/v1/videos",
     tag = "videos",
-    request_body(content = VideoCreate, content_type = "application/json"),
+    request_body(content = NewVideo, content_type = "application/json"),
     params(
         ("Idempotency-Key" = Option<String>, Header,
             description = "1 to 255 characters; a retry with the same key and body replays the first response"),
@@ -56,7 +55,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key(&headers)?;
-    let video = NewVideo::parse(&body, "", Utc::now()).map_err(ApiError::Validation)?;
+    let video = NewVideo::parse(&body, "", Utc::now()).map_err(ApiError::validation)?;
     let Some(key) = key else {
         // Without a key the create is one statement, so it runs as its own
         // transaction (the trigger's event and NOTIFY included) in a single
@@ -94,14 +93,11 @@ pub(crate) async fn insert_one(
     v: VideoFields,
 ) -> Result<Video, ApiError> {
     // A published video without a date is dated by the transaction, like created_at.
-    sqlx::query_as!(
-        Video,
-        r#"insert into videos (id, title, description, video_url, thumbnail_url, duration_seconds,
-                               tags, view_count, status, published_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                   coalesce($10::timestamptz, case when $9::text = 'published' then now() end))
-           returning id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                     view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version"#,
+    shared::returning_videos!(
+        "insert into videos as v (id, title, description, video_url, thumbnail_url,
+                                  duration_seconds, tags, view_count, status, published_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                 coalesce($10::timestamptz, case when $9::text = 'published' then now() end))",
         id,
         v.title,
         v.description,
@@ -146,9 +142,17 @@ pub async fn create_batch(
     State(pool): State<PgPool>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let videos = parse_batch(&body, Utc::now()).map_err(ApiError::Validation)?;
+    let videos = parse_batch(&body, Utc::now()).map_err(ApiError::validation)?;
     let videos = insert_batch(&pool, videos).await?;
     Ok((StatusCode::CREATED, Json(Batch { videos })).into_response())
+}
+
+/// One row of a batch insert, as `jsonb_to_recordset` reads it.
+#[derive(Serialize)]
+struct Record {
+    id: Uuid,
+    #[serde(flatten)]
+    fields: VideoFields,
 }
 
 /// Inserts validated videos, all or none, answering them in the given order.
@@ -157,40 +161,27 @@ pub(crate) async fn insert_batch(
     videos: Vec<NewVideo>,
 ) -> Result<Vec<Video>, ApiError> {
     let ids: Vec<Uuid> = videos.iter().map(|_| Uuid::now_v7()).collect();
-    let records: Vec<Value> = ids
+    let records: Vec<Record> = ids
         .iter()
         .zip(videos)
-        .map(|(id, video)| {
-            let v = video.into_fields();
-            json!({
-                "id": id,
-                "title": v.title,
-                "description": v.description,
-                "video_url": v.video_url,
-                "thumbnail_url": v.thumbnail_url,
-                "duration_seconds": v.duration_seconds,
-                "tags": v.tags,
-                "view_count": v.view_count,
-                "status": v.status.as_str(),
-                "published_at": v.published_at,
-            })
+        .map(|(&id, video)| Record {
+            id,
+            fields: video.into_fields(),
         })
         .collect();
+    let records = serde_json::to_value(records).map_err(|e| ApiError::Internal(e.to_string()))?;
     // One statement, so one transaction and one run of the statement trigger.
-    let rows = sqlx::query_as!(
-        Video,
-        r#"insert into videos (id, title, description, video_url, thumbnail_url, duration_seconds,
-                               tags, view_count, status, published_at)
-           select id, title, description, video_url, thumbnail_url, duration_seconds,
-                  tags, view_count, status,
-                  coalesce(published_at, case when status = 'published' then now() end)
-           from jsonb_to_recordset($1::jsonb) as x(
-               id uuid, title text, description text, video_url text, thumbnail_url text,
-               duration_seconds integer, tags text[], view_count bigint, status text,
-               published_at timestamptz)
-           returning id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                     view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version"#,
-        Value::Array(records),
+    let rows = shared::returning_videos!(
+        "insert into videos as v (id, title, description, video_url, thumbnail_url,
+                                  duration_seconds, tags, view_count, status, published_at)
+         select x.id, x.title, x.description, x.video_url, x.thumbnail_url, x.duration_seconds,
+                x.tags, x.view_count, x.status,
+                coalesce(x.published_at, case when x.status = 'published' then now() end)
+         from jsonb_to_recordset($1::jsonb) as x(
+             id uuid, title text, description text, video_url text, thumbnail_url text,
+             duration_seconds integer, tags text[], view_count bigint, status text,
+             published_at timestamptz)",
+        records,
     )
     .fetch_all(pool)
     .await?;

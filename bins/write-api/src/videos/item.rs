@@ -13,11 +13,10 @@ use shared::{
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{parse_id, with_etag, writable_fields};
+use super::{parse_id, with_etag};
 use crate::{
     body::MergePatchBody,
     error::ApiError,
-    openapi::VideoMergePatch,
     preconditions::{check_if_match, etag, if_none_match},
 };
 
@@ -58,13 +57,7 @@ pub async fn get_video(
 
 /// One video by id (the API's and the console's read).
 pub(crate) async fn fetch(pool: &PgPool, id: Uuid) -> Result<Video, ApiError> {
-    sqlx::query_as!(
-        Video,
-        r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
-         from videos where id = $1"#,
-        id
-    )
+    shared::select_videos!("from videos v where v.id = $1", id)
     .fetch_optional(pool)
     .await?
     .ok_or_else(ApiError::video_not_found)
@@ -73,13 +66,7 @@ pub(crate) async fn fetch(pool: &PgPool, id: Uuid) -> Result<Video, ApiError> {
 /// Locks the video's row until the transaction ends, so a concurrent change
 /// cannot slip between the `If-Match` check and the write.
 async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Video, ApiError> {
-    sqlx::query_as!(
-        Video,
-        r#"select id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version
-         from videos where id = $1 for update"#,
-        id
-    )
+    shared::select_videos!("from videos v where v.id = $1 for update", id)
     .fetch_optional(conn)
     .await?
     .ok_or_else(ApiError::video_not_found)
@@ -95,7 +82,7 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Video, ApiError> {
         ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, a list of them, or `*`"),
     ),
     request_body(description = "A JSON merge patch, as application/merge-patch+json or application/json.",
-        content((VideoMergePatch = "application/merge-patch+json"), (VideoMergePatch = "application/json"))),
+        content((VideoPatch = "application/merge-patch+json"), (VideoPatch = "application/json"))),
     responses(
         (status = 200, description = "The video after the patch (same version if nothing changed)", body = Video,
             headers(("ETag" = String, description = "\"<version>\""))),
@@ -117,7 +104,7 @@ pub async fn patch_video(
     MergePatchBody(body): MergePatchBody,
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
-    let patch = VideoPatch::parse(&body, Utc::now()).map_err(ApiError::Validation)?;
+    let patch = VideoPatch::parse(&body, Utc::now()).map_err(ApiError::validation)?;
     let video = apply_patch(&pool, id, patch, |current| {
         check_if_match(&headers, current.version)
     })
@@ -136,21 +123,18 @@ pub(crate) async fn apply_patch(
     let mut tx = pool.begin().await?;
     let current = lock(&mut tx, id).await?;
     precondition(&current)?;
-    let before = writable_fields(&current);
-    let v = patch.apply(before.clone()).map_err(ApiError::Validation)?;
+    let before = current.writable_fields();
+    let v = patch.apply(before.clone()).map_err(ApiError::validation)?;
     if v == before {
         // Nothing to write: same version, no event.
         return Ok(current);
     }
-    let row = sqlx::query_as!(
-        Video,
-        r#"update videos
-           set title = $2, description = $3, video_url = $4, thumbnail_url = $5,
-               duration_seconds = $6, tags = $7, view_count = $8, status = $9,
-               published_at = coalesce($10::timestamptz, case when $9::text = 'published' then now() end)
-           where id = $1
-           returning id, title, description, video_url, thumbnail_url, duration_seconds, tags,
-                     view_count, status as "status: shared::domain::Status", published_at, created_at, updated_at, version"#,
+    let row = shared::returning_videos!(
+        "update videos v
+         set title = $2, description = $3, video_url = $4, thumbnail_url = $5,
+             duration_seconds = $6, tags = $7, view_count = $8, status = $9,
+             published_at = coalesce($10::timestamptz, case when $9::text = 'published' then now() end)
+         where v.id = $1",
         id,
         v.title,
         v.description,

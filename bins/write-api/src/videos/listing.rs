@@ -131,14 +131,8 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
     let tag = query.tag.as_ref().map_or("", |t| t.as_str());
     let rows = match query.sort {
         Sort::Newest => {
-            sqlx::query_as!(
-                Video,
-                r#"select v.id as "id!", v.title as "title!", v.description as "description!",
-                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
-                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
-                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
-                          v.version as "version!"
-                   from (
+            shared::select_videos!(
+                "from (
                        select video_id, sort_at from video_tags
                        where tag = $1
                          and ($2::text is null or status = $2)
@@ -148,7 +142,7 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
                        limit $5 offset $6
                    ) page
                    join videos v on v.id = page.video_id
-                   order by page.sort_at desc, page.video_id desc"#,
+                   order by page.sort_at desc, page.video_id desc",
                 tag,
                 k.status,
                 k.after_id,
@@ -160,14 +154,8 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
             .await?
         }
         Sort::Popular => {
-            sqlx::query_as!(
-                Video,
-                r#"select v.id as "id!", v.title as "title!", v.description as "description!",
-                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
-                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
-                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
-                          v.version as "version!"
-                   from (
+            shared::select_videos!(
+                "from (
                        select video_id, view_count, sort_at from video_tags
                        where tag = $1
                          and ($2::text is null or status = $2)
@@ -178,7 +166,7 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
                        limit $5 offset $6
                    ) page
                    join videos v on v.id = page.video_id
-                   order by page.view_count desc, page.sort_at desc, page.video_id desc"#,
+                   order by page.view_count desc, page.sort_at desc, page.video_id desc",
                 tag,
                 k.status,
                 k.after_id,
@@ -194,23 +182,12 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
     Ok(rows)
 }
 
-/// A video of a search page, with the number of matches (before the page's
-/// limit and offset).
-struct Match {
-    id: uuid::Uuid,
-    title: String,
-    description: String,
-    video_url: String,
-    thumbnail_url: Option<String>,
-    duration_seconds: Option<i32>,
-    tags: Vec<String>,
-    view_count: i64,
-    status: shared::domain::Status,
-    published_at: Option<chrono::DateTime<chrono::Utc>>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    version: i64,
-    matches: i64,
+shared::video_row! {
+    /// A video of a search page, with the number of matches (before the
+    /// page's limit and offset).
+    struct Match {
+        matches: i64,
+    }
 }
 
 /// A page of search matches, from `videos` through the trigram index, and
@@ -229,9 +206,8 @@ async fn searched(
     let tag = query.tag.as_ref().map(|t| t.as_str());
     let rows = match query.sort {
         Sort::Newest => {
-            sqlx::query_as!(
-                Match,
-                r#"with matched as materialized (
+            shared::select_videos!(
+                Match => r#"with matched as materialized (
                        select id, coalesce(published_at, 'infinity') as sort_at from videos
                        where videos_search_text(title) like videos_search_text($7)
                          and ($1::text is null or status = $1)
@@ -242,12 +218,8 @@ async fn searched(
                        select id, sort_at, count(*) over () as matches from matched
                        order by sort_at desc, id desc
                        limit $5 offset $6
-                   )
-                   select v.id as "id!", v.title as "title!", v.description as "description!",
-                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
-                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
-                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
-                          v.version as "version!", page.matches as "matches!"
+                   )"#
+                select r#", page.matches as "matches!"
                    from page join videos v on v.id = page.id
                    order by page.sort_at desc, page.id desc"#,
                 k.status,
@@ -262,9 +234,8 @@ async fn searched(
             .await?
         }
         Sort::Popular => {
-            sqlx::query_as!(
-                Match,
-                r#"with matched as materialized (
+            shared::select_videos!(
+                Match => r#"with matched as materialized (
                        select id, view_count, coalesce(published_at, 'infinity') as sort_at from videos
                        where videos_search_text(title) like videos_search_text($7)
                          and ($1::text is null or status = $1)
@@ -276,12 +247,8 @@ async fn searched(
                        select id, view_count, sort_at, count(*) over () as matches from matched
                        order by view_count desc, sort_at desc, id desc
                        limit $5 offset $6
-                   )
-                   select v.id as "id!", v.title as "title!", v.description as "description!",
-                          v.video_url as "video_url!", v.thumbnail_url, v.duration_seconds, v.tags as "tags!",
-                          v.view_count as "view_count!", v.status as "status!: shared::domain::Status",
-                          v.published_at, v.created_at as "created_at!", v.updated_at as "updated_at!",
-                          v.version as "version!", page.matches as "matches!"
+                   )"#
+                select r#", page.matches as "matches!"
                    from page join videos v on v.id = page.id
                    order by page.view_count desc, page.sort_at desc, page.id desc"#,
                 k.status,
@@ -298,24 +265,7 @@ async fn searched(
         }
     };
     let matches = rows.first().map(|m| m.matches);
-    let videos = rows
-        .into_iter()
-        .map(|m| Video {
-            id: m.id,
-            title: m.title,
-            description: m.description,
-            video_url: m.video_url,
-            thumbnail_url: m.thumbnail_url,
-            duration_seconds: m.duration_seconds,
-            tags: m.tags,
-            view_count: m.view_count,
-            status: m.status,
-            published_at: m.published_at,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-            version: m.version,
-        })
-        .collect();
+    let videos = rows.into_iter().map(|m| m.into_parts().0).collect();
     Ok((videos, matches))
 }
 

@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use shared::domain::{Video, VideoFields};
+use shared::domain::Video;
 use sqlx::PgPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -34,26 +34,11 @@ pub fn router() -> OpenApiRouter<PgPool> {
         .merge(batch)
 }
 
-pub(crate) fn writable_fields(video: &Video) -> VideoFields {
-    VideoFields {
-        title: video.title.clone(),
-        description: video.description.clone(),
-        video_url: video.video_url.clone(),
-        thumbnail_url: video.thumbnail_url.clone(),
-        duration_seconds: video.duration_seconds,
-        tags: video.tags.clone(),
-        view_count: video.view_count,
-        status: video.status,
-        published_at: video.published_at,
-    }
-}
-
 /// The relative URL of a video.
 fn location(id: Uuid) -> String {
     format!("/v1/videos/{id}")
 }
 
-/// A malformed id names no video: 404, like an unknown one.
 /// A malformed id (not a UUID, or not even UTF-8) names no video: 404, like an unknown one.
 fn parse_id(raw: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiError> {
     raw.ok()
