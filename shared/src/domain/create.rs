@@ -306,5 +306,4 @@ mod tests {
             MAX_BATCH
         );
     }
-
 }

@@ -30,7 +30,11 @@ pub(super) enum Slot<T> {
 
 impl<'a> Fields<'a> {
     /// Refuses a non-object outright, then records every unknown and read-only field.
-    pub(super) fn of(value: &'a Value, prefix: &'a str, now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
+    pub(super) fn of(
+        value: &'a Value,
+        prefix: &'a str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Vec<FieldError>> {
         let Some(object) = value.as_object() else {
             let message = if prefix.is_empty() {
                 "the body must be a JSON object"
@@ -109,7 +113,12 @@ impl<T> Slot<T> {
     }
 
     /// A non-nullable field a create may leave out.
-    pub(super) fn or_default(self, f: &mut Fields<'_>, name: &str, default: impl FnOnce() -> T) -> Option<T> {
+    pub(super) fn or_default(
+        self,
+        f: &mut Fields<'_>,
+        name: &str,
+        default: impl FnOnce() -> T,
+    ) -> Option<T> {
         match self {
             Self::Valid(v) => Some(v),
             Self::Absent => Some(default()),

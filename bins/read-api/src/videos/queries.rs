@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use shared::select_videos;
 use shared::feed::{CursorPosition, FeedQuery, Position, Sort};
+use shared::select_videos;
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -37,10 +37,7 @@ pub(super) fn video_id(raw: &str) -> Result<Uuid, PageError> {
 }
 
 pub async fn new_page(session: Session) -> Response {
-    let form = VideoForm {
-        status: "draft".into(),
-        ..VideoForm::default()
-    };
+    let form = VideoForm::draft();
     render(Kind::New, &session, &form, &BTreeMap::new(), None).into_response()
 }
 
@@ -144,7 +141,9 @@ pub async fn save(
             let video = item::fetch(&state.pool, id).await?;
             Ok(invalid(Kind::Edit(&video), &session, &form, problem.errors))
         }
-        Err(error) if error.is(StatusCode::PRECONDITION_FAILED) => conflict(&state, &session, id, form).await,
+        Err(error) if error.is(StatusCode::PRECONDITION_FAILED) => {
+            conflict(&state, &session, id, form).await
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -216,4 +215,3 @@ fn shown(value: &Value) -> String {
         other => other.to_string(),
     }
 }
-

@@ -43,7 +43,7 @@ pub struct VideoForm {
     duration_seconds: String,
     tags: String,
     view_count: String,
-    pub(super) status: String,
+    status: String,
     published_at: String,
     /// The version the edit started from.
     pub(super) version: String,
@@ -53,6 +53,14 @@ pub struct VideoForm {
 }
 
 impl VideoForm {
+    /// The empty form of a new video, a draft until the admin says otherwise.
+    pub(super) fn draft() -> Self {
+        Self {
+            status: "draft".into(),
+            ..Self::default()
+        }
+    }
+
     pub(super) fn of(video: &Video) -> Self {
         Self {
             csrf: String::new(),
@@ -275,7 +283,6 @@ fn actions(session: &Session, video: &Video) -> Markup {
         }
     }
 }
-
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

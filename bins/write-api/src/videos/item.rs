@@ -58,18 +58,18 @@ pub async fn get_video(
 /// One video by id (the API's and the console's read).
 pub(crate) async fn fetch(pool: &PgPool, id: Uuid) -> Result<Video, ApiError> {
     shared::select_videos!("from videos v where v.id = $1", id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(ApiError::video_not_found)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(ApiError::video_not_found)
 }
 
 /// Locks the video's row until the transaction ends, so a concurrent change
 /// cannot slip between the `If-Match` check and the write.
 async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Video, ApiError> {
     shared::select_videos!("from videos v where v.id = $1 for update", id)
-    .fetch_optional(conn)
-    .await?
-    .ok_or_else(ApiError::video_not_found)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(ApiError::video_not_found)
 }
 
 /// Changes a video with a JSON merge patch (RFC 7396).
