@@ -16,99 +16,63 @@ use crate::FieldError;
 /// Videos in one batch create.
 pub const MAX_BATCH: usize = 1000;
 
-/// A valid create (`POST /v1/videos`, one element of a batch).
+/// A valid create (`POST /v1/videos`, one element of a batch): the fields to
+/// store, each checked by its type's parser.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewVideo {
-    pub title: Title,
-    pub description: Description,
-    pub video_url: HttpUrl,
-    pub thumbnail_url: Option<HttpUrl>,
-    pub duration: Option<Duration>,
-    pub tags: Tags,
-    pub view_count: ViewCount,
-    pub status: Status,
-    pub published_at: Option<PublishedAt>,
-}
+pub struct NewVideo(VideoFields);
 
 impl NewVideo {
     /// Validates one create. `prefix` is the path of the object in the request
     /// (`""` for a whole body, `videos[3]` in a batch); `now` bounds `published_at`.
     pub fn parse(value: &Value, prefix: &str, now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::of(value, prefix, now)?;
-        let title = f.get("title", text(Title::parse)).required(&mut f, "title");
+        match Self::read(&mut f) {
+            Some(video) if f.errors.is_empty() => Ok(video),
+            _ => Err(f.errors),
+        }
+    }
+
+    /// Reads every field, recording the errors of each, before giving up on
+    /// any: `None` when one is missing or invalid.
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        let title = f.get("title", text(Title::parse)).required(f, "title");
         let description = f.get("description", text(Description::parse)).or_default(
-            &mut f,
+            f,
             "description",
             Description::default,
         );
         let video_url = f
             .get("video_url", text(HttpUrl::parse))
-            .required(&mut f, "video_url");
+            .required(f, "video_url");
         let thumbnail_url = f.get("thumbnail_url", text(HttpUrl::parse)).nullable();
         let duration = f
             .get("duration_seconds", integer(Duration::parse))
             .nullable();
-        let tags = f
-            .get("tags", tags)
-            .or_default(&mut f, "tags", Tags::default);
+        let tags = f.get("tags", tags).or_default(f, "tags", Tags::default);
         let view_count = f.get("view_count", integer(ViewCount::parse)).or_default(
-            &mut f,
+            f,
             "view_count",
             ViewCount::default,
         );
         let status = f
             .get("status", text(Status::parse))
-            .or_default(&mut f, "status", || Status::Published);
+            .or_default(f, "status", || Status::Published);
         let published_at = f.get("published_at", published_at).nullable();
-
-        match (
-            title,
-            description,
-            video_url,
-            thumbnail_url,
-            duration,
-            tags,
-            view_count,
-            status,
-            published_at,
-        ) {
-            (
-                Some(title),
-                Some(description),
-                Some(video_url),
-                Some(thumbnail_url),
-                Some(duration),
-                Some(tags),
-                Some(view_count),
-                Some(status),
-                Some(published_at),
-            ) if f.errors.is_empty() => Ok(Self {
-                title,
-                description,
-                video_url,
-                thumbnail_url,
-                duration,
-                tags,
-                view_count,
-                status,
-                published_at,
-            }),
-            _ => Err(f.errors),
-        }
+        Some(Self(VideoFields {
+            title: title?.into_inner(),
+            description: description?.into_inner(),
+            video_url: video_url?.into_inner(),
+            thumbnail_url: thumbnail_url?.map(HttpUrl::into_inner),
+            duration_seconds: duration?.map(Duration::get),
+            tags: tags?.to_strings(),
+            view_count: view_count?.get(),
+            status: status?,
+            published_at: published_at?.map(PublishedAt::get),
+        }))
     }
 
     pub fn into_fields(self) -> VideoFields {
-        VideoFields {
-            title: self.title.into_inner(),
-            description: self.description.into_inner(),
-            video_url: self.video_url.into_inner(),
-            thumbnail_url: self.thumbnail_url.map(HttpUrl::into_inner),
-            duration_seconds: self.duration.map(Duration::get),
-            tags: self.tags.to_strings(),
-            view_count: self.view_count.get(),
-            status: self.status,
-            published_at: self.published_at.map(PublishedAt::get),
-        }
+        self.0
     }
 }
 
