@@ -124,17 +124,17 @@ pub fn parse_batch(value: &Value, now: DateTime<Utc>) -> Result<Vec<NewVideo>, V
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use serde_json::json;
 
     use super::*;
     use crate::domain::VideoPatch;
 
-    fn now() -> DateTime<Utc> {
+    pub(in crate::domain) fn now() -> DateTime<Utc> {
         Utc::now()
     }
 
-    fn fields_of(errors: &[FieldError]) -> Vec<&str> {
+    pub(in crate::domain) fn fields_of(errors: &[FieldError]) -> Vec<&str> {
         errors.iter().map(|e| e.field.as_str()).collect()
     }
 

@@ -101,15 +101,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::NewVideo;
-
-    fn now() -> DateTime<Utc> {
-        Utc::now()
-    }
-
-    fn fields_of(errors: &[FieldError]) -> Vec<&str> {
-        errors.iter().map(|e| e.field.as_str()).collect()
-    }
+    use crate::domain::{
+        create::tests::{fields_of, now},
+        NewVideo,
+    };
 
     fn current() -> VideoFields {
         NewVideo::parse(
