@@ -311,7 +311,7 @@ impl Seen {
         self.reads
             .iter()
             .filter_map(|(start, path, cache, id, version)| {
-                let (acked, newer) = self.acks.iter().find(|(acked, acked_id, newer)| {
+                let (acked, _, newer) = self.acks.iter().find(|(acked, acked_id, newer)| {
                     acked_id == id && newer > version && *acked + FRESH_WITHIN < *start
                 })?;
                 Some(format!(

@@ -432,7 +432,7 @@ async fn redis_restarted_with_old_data_serves_nothing_stale_once_the_epoch_moved
 
     redis.restart().await.unwrap();
     let restarted = Instant::now();
-    let mut conn = redis_conn(&redis.url()).await;
+    let conn = redis_conn(&redis.url()).await;
     let epoch = || {
         let (mut conn, key) = (conn.clone(), epoch_key.clone());
         async move {

@@ -301,9 +301,10 @@ mod cluster_tests {
         let victim = (epoch_master + 1) % PrivateRedisCluster::MASTERS;
         cluster.stop(victim).await.unwrap();
         // The others still answer: the epoch stays, nothing is replaced.
+        let probe = conn.clone();
         let synced = |expect_same: bool| {
             let (conn, seen, keys, epoch) = (
-                conn.clone(),
+                probe.clone(),
                 watch.run_id().map(str::to_owned),
                 keys.clone(),
                 epoch.clone(),
