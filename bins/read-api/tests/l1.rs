@@ -416,12 +416,12 @@ async fn redis_restarted_with_old_data_serves_nothing_stale_once_the_epoch_moved
     assert_eq!(app.get("/v1/videos").await.x_cache(), "MISS");
     until_local_hit(&app, "/v1/videos").await;
     let mut conn = redis_conn(&redis.url()).await;
-    let epoch_key = shared::cache::KeySpace::new(&prefix).unwrap().epoch();
-    let old_epoch: Option<String> = redis::cmd("GET")
-        .arg(&epoch_key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = shared::cache::KeySpace::new(&prefix).unwrap();
+    let (epoch_key, feed_generation) = (keys.epoch(), keys.generation(&Scope::Feed));
+    let get = |key: &str| redis::cmd("GET").arg(key).clone();
+    let old_epoch: Option<String> = get(&epoch_key).query_async(&mut conn).await.unwrap();
+    let old_generation: Option<String> =
+        get(&feed_generation).query_async(&mut conn).await.unwrap();
     // The snapshot: the server's dump.rdb, which a restart loads.
     let () = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
 
@@ -432,7 +432,12 @@ async fn redis_restarted_with_old_data_serves_nothing_stale_once_the_epoch_moved
 
     redis.restart().await.unwrap();
     let restarted = Instant::now();
-    let conn = redis_conn(&redis.url()).await;
+    let mut conn = redis_conn(&redis.url()).await;
+    let generation: Option<String> = get(&feed_generation).query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        generation, old_generation,
+        "Redis did not come back with the old generation"
+    );
     let epoch = || {
         let (mut conn, key) = (conn.clone(), epoch_key.clone());
         async move {
