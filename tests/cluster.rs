@@ -499,7 +499,9 @@ async fn a_failover_to_a_replica_that_missed_the_last_purge_serves_nothing_stale
         let version = patch_version(&stack, quiet, json!({"title": "q1"}))
             .await
             .unwrap();
-        seen.borrow_mut().acks.push((Instant::now(), quiet, version));
+        seen.borrow_mut()
+            .acks
+            .push((Instant::now(), quiet, version));
         // The master applied the purge; its frozen replica did not.
         let purged = wait_until(Duration::from_secs(5), || {
             let (mut conn, key, before) = (
@@ -527,7 +529,10 @@ async fn a_failover_to_a_replica_that_missed_the_last_purge_serves_nothing_stale
         .await;
         assert!(up, "the replica was never promoted");
         promoted.set(Some(Instant::now()));
-        eprintln!("replica promoted {:?} after the master stopped", stopped.elapsed());
+        eprintln!(
+            "replica promoted {:?} after the master stopped",
+            stopped.elapsed()
+        );
         let mut on_replica = redis::Client::open(cluster.urls()[replica].as_str())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -571,7 +576,10 @@ async fn a_failover_to_a_replica_that_missed_the_last_purge_serves_nothing_stale
         seen.reads.len(),
         violations.len()
     );
-    assert!(seen.acks.len() >= 20 && after_promotion >= 50, "too little traffic");
+    assert!(
+        seen.acks.len() >= 20 && after_promotion >= 50,
+        "too little traffic"
+    );
     assert!(
         violations.is_empty(),
         "{} stale reads, e.g. {:#?}",

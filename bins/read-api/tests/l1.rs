@@ -354,9 +354,10 @@ async fn two_instances_both_serve_a_write_within_a_second(pool: PgPool) {
         // own tracking connection's push to go by.
         a.purge(&[Scope::Feed]).await;
         for app in [&a, &b] {
-            let fresh = wait_until(FRESH_WITHIN.saturating_sub(acknowledged.elapsed()), || {
-                async { shows(&app.get("/v1/videos").await, &title) }
-            })
+            let fresh = wait_until(
+                FRESH_WITHIN.saturating_sub(acknowledged.elapsed()),
+                || async { shows(&app.get("/v1/videos").await, &title) },
+            )
             .await;
             assert!(fresh, "an instance still stale a second after the write");
         }

@@ -14,7 +14,8 @@ use redis::{
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::ClusterClient,
     cluster_async::ClusterConnection,
-    Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, RedisResult, Value,
+    Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, ProtocolVersion,
+    RedisFuture, RedisResult, Value,
 };
 
 /// Where the cache lives, parsed from `REDIS_URL`.
@@ -113,15 +114,13 @@ impl RedisTarget {
                 client,
                 node_timeout,
                 ..
-            } => {
-                client
-                    .get_async_connection()
-                    .await
-                    .map(|conn| RedisConn::Cluster {
-                        conn,
-                        node_timeout: *node_timeout,
-                    })
-            }
+            } => client
+                .get_async_connection()
+                .await
+                .map(|conn| RedisConn::Cluster {
+                    conn,
+                    node_timeout: *node_timeout,
+                }),
         }
     }
 }

@@ -23,7 +23,9 @@ use std::{
 };
 
 use redis::{aio::ConnectionManagerConfig, ProtocolVersion};
-use shared::cache::{CachedResponse, KeySpace, ReadScript, RedisConn, RedisTarget, Scope, Topology};
+use shared::cache::{
+    CachedResponse, KeySpace, ReadScript, RedisConn, RedisTarget, Scope, Topology,
+};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 

@@ -238,7 +238,8 @@ async fn open(
         });
     let mut conn = tokio::time::timeout(
         connect_timeout.saturating_mul(2),
-        node.client.get_multiplexed_async_connection_with_config(&config),
+        node.client
+            .get_multiplexed_async_connection_with_config(&config),
     )
     .await
     .map_err(|_| "connect timed out".to_owned())?
