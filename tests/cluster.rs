@@ -582,7 +582,11 @@ async fn a_failover_to_a_replica_that_missed_the_last_purge_serves_nothing_stale
             let (seen, stack, until) = (&seen, &stack, &stop_at);
             async move { failover_reader(stack, seen, &mine, until).await }
         }));
-        futures::join!(writers, readers);
+        // One more on the quiet page alone: the moments right after the
+        // promotion are when its stale page could show.
+        let quiet_reader =
+            failover_reader(&stack, &seen, std::slice::from_ref(&quiet_page), &stop_at);
+        futures::join!(writers, readers, quiet_reader);
     };
     futures::join!(fault, work);
     let seen = seen.into_inner();
