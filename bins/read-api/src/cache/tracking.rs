@@ -8,9 +8,11 @@
 //! A hit is answered from process memory, with no network I/O, only when the
 //! scope's generation is *held* (a table of generation key -> token that this
 //! module keeps) and the lease of the connection to the server that owns the
-//! generation key's slot is valid (a single server has one lease; a cluster one
-//! per slot, renewed by the connection to the slot's master). The held table only ever shrinks on
-//! an invalidation, and only grows through [`Vouch::adopt`], fenced:
+//! generation key's slot is valid (a single server has one lease; a cluster
+//! one per slot, renewed by the connection to the slot's master). The held
+//! table, shared by all connections, only ever shrinks on an invalidation
+//! (whichever connection brings it), and only grows through
+//! [`Vouch::adopt`], fenced:
 //!
 //! - **Pushes arrive in order with replies.** Redis sends a BCAST invalidation
 //!   in the event loop iteration that modified the key (before it sleeps), on
@@ -37,7 +39,6 @@
 //!   generation at once, and a new connection drops them again once tracking
 //!   is on (invalidations of the gap are lost), before it vouches for anything.
 //!   Meanwhile lookups take the checked path (a Redis read per request).
-//!
 //! - **A cluster changing shape loses nothing either.** The connections follow
 //!   the slot map the epoch refresh reads (`CLUSTER SLOTS`, every second, and
 //!   at once after a failed call). A master that stops answering loses its
@@ -52,7 +53,7 @@
 //!   during the whole time since it was adopted. (A promoted replica that
 //!   missed the last purge is the epoch's business: `shared::cache::epoch`
 //!   replaces it, and the read API keeps such slots off the cache, L1 and
-//!   Redis alike, until it has; see `Cache::refresh_epoch`.)
+//!   Redis alike, until it has; see `confirmed`.)
 //!
 //! So a purge that Redis applied at time `p` stops L1 hits of the old
 //! generation by `p + LEASE` at the latest (250 ms), usually within a
