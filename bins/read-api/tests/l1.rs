@@ -1,6 +1,7 @@
 //! The in-process layer (L1) that Redis invalidates by push: hits without a
 //! Redis round trip, and every way an invalidation could be missed (a race
-//! with a lookup, a killed tracking connection, FLUSHALL, a frozen Redis).
+//! with a lookup, a killed tracking connection, FLUSHALL, a frozen Redis,
+//! Redis restarted empty or with old data, two instances on one Redis).
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,6 +22,9 @@ use uuid::Uuid;
 
 /// Guarantee 1's bound.
 const FRESH_WITHIN: Duration = Duration::from_secs(1);
+/// The tracking lease (`cache::tracking::LEASE`): how long an in-process copy
+/// may be served after the last heartbeat Redis answered.
+const LEASE: Duration = Duration::from_millis(250);
 
 async fn start(pool: &PgPool, redis_url: &str, prefix: &str, hooks: Hooks) -> TestApp {
     let config = common::config(&common::database_url(pool), Some(redis_url), prefix);
@@ -327,5 +331,145 @@ async fn reads_a_second_after_redis_froze_never_come_from_memory(pool: PgPool) {
         assert!(shows(&reply, "after"), "a copy outlived a frozen Redis");
     }
     redis.resume().unwrap();
+    app.stop().await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn two_instances_both_serve_a_write_within_a_second(pool: PgPool) {
+    let id = NewVideo::published(at(1)).insert(&pool).await;
+    let redis = PrivateRedis::start().await.unwrap();
+    let prefix = common::random_prefix();
+    let a = start(&pool, &redis.url(), &prefix, Hooks::default()).await;
+    let b = start(&pool, &redis.url(), &prefix, Hooks::default()).await;
+    // One after the other, so that each counter step is that instance's.
+    for app in [&a, &b] {
+        assert_eq!(app.get("/v1/videos").await.status, 200);
+        until_local_hit(app, "/v1/videos").await;
+    }
+    for round in 0..3 {
+        let title = format!("round {round}");
+        set_title(&pool, id, &title).await;
+        let acknowledged = Instant::now();
+        // Purged by one process' connection: each instance has only its
+        // own tracking connection's push to go by.
+        a.purge(&[Scope::Feed]).await;
+        for app in [&a, &b] {
+            let fresh = wait_until(
+                FRESH_WITHIN.saturating_sub(acknowledged.elapsed()),
+                || async { shows(&app.get("/v1/videos").await, &title) },
+            )
+            .await;
+            assert!(fresh, "an instance still stale a second after the write");
+        }
+        for app in [&a, &b] {
+            until_local_hit(app, "/v1/videos").await;
+            assert!(shows(&app.get("/v1/videos").await, &title));
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn redis_restarted_empty_ends_every_in_process_copy_within_the_lease(pool: PgPool) {
+    let id = NewVideo::published(at(1)).insert(&pool).await;
+    let mut redis = PrivateRedis::start().await.unwrap();
+    let app = start(
+        &pool,
+        &redis.url(),
+        &common::random_prefix(),
+        Hooks::default(),
+    )
+    .await;
+    assert_eq!(app.get("/v1/videos").await.x_cache(), "MISS");
+    until_local_hit(&app, "/v1/videos").await;
+    // A write whose purge went to the Redis that is now gone.
+    set_title(&pool, id, "after").await;
+    redis.stop().await.unwrap();
+    let stopped = Instant::now();
+    redis.restart().await.unwrap();
+    // Nothing in memory outlives the last heartbeat the old Redis answered.
+    tokio::time::sleep_until((stopped + LEASE).into()).await;
+    for _ in 0..20 {
+        let reply = app.get("/v1/videos").await;
+        assert!(
+            shows(&reply, "after"),
+            "a copy outlived Redis by more than the lease ({})",
+            reply.x_cache()
+        );
+    }
+    until_local_hit(&app, "/v1/videos").await;
+    assert!(shows(&app.get("/v1/videos").await, "after"));
+    app.stop().await;
+}
+
+/// Redis back from an old snapshot (its RDB written before a write): the
+/// old generations and pages come back with it. Guarantee 7 gives the epoch
+/// refresh 10 s to orphan them; once the epoch is replaced, no page from
+/// before it is served, from memory either, beyond the lease.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn redis_restarted_with_old_data_serves_nothing_stale_once_the_epoch_moved(pool: PgPool) {
+    let id = NewVideo::published(at(1)).insert(&pool).await;
+    set_title(&pool, id, "before").await;
+    let mut redis = PrivateRedis::start().await.unwrap();
+    let prefix = common::random_prefix();
+    let app = start(&pool, &redis.url(), &prefix, Hooks::default()).await;
+    assert_eq!(app.get("/v1/videos").await.x_cache(), "MISS");
+    until_local_hit(&app, "/v1/videos").await;
+    let mut conn = redis_conn(&redis.url()).await;
+    let keys = shared::cache::KeySpace::new(&prefix).unwrap();
+    let (epoch_key, feed_generation) = (keys.epoch(), keys.generation(&Scope::Feed));
+    let get = |key: &str| redis::cmd("GET").arg(key).clone();
+    let old_epoch: Option<String> = get(&epoch_key).query_async(&mut conn).await.unwrap();
+    let old_generation: Option<String> =
+        get(&feed_generation).query_async(&mut conn).await.unwrap();
+    // The snapshot: the server's dump.rdb, which a restart loads.
+    let () = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
+
+    set_title(&pool, id, "after").await;
+    app.purge(&[Scope::Feed]).await;
+    fresh_within_a_second(&app, "/v1/videos", "after").await;
+    until_local_hit(&app, "/v1/videos").await;
+
+    redis.restart().await.unwrap();
+    let restarted = Instant::now();
+    let mut conn = redis_conn(&redis.url()).await;
+    let generation: Option<String> = get(&feed_generation).query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        generation, old_generation,
+        "Redis did not come back with the old generation"
+    );
+    let epoch = || {
+        let (mut conn, key) = (conn.clone(), epoch_key.clone());
+        async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let moved = wait_until(Duration::from_secs(10), || async {
+        epoch().await != old_epoch
+    })
+    .await;
+    assert!(moved, "the epoch was not replaced after a restart");
+    let replaced = Instant::now();
+    tokio::time::sleep_until((replaced + LEASE).into()).await;
+    for _ in 0..20 {
+        let reply = app.get("/v1/videos").await;
+        assert!(
+            shows(&reply, "after"),
+            "stale {:?} after the epoch was replaced ({})",
+            replaced.elapsed(),
+            reply.x_cache()
+        );
+    }
+    println!(
+        "epoch replaced {:?} after Redis came back with old data",
+        replaced - restarted
+    );
+    until_local_hit(&app, "/v1/videos").await;
+    assert!(shows(&app.get("/v1/videos").await, "after"));
     app.stop().await;
 }

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+//! The protocol's commands on the key scheme: the read script and the purge.
 
 use rand::Rng;
 use redis::{aio::ConnectionLike, RedisResult};
@@ -93,146 +93,30 @@ pub async fn purge<C: ConnectionLike>(
     pipe.query_async::<()>(conn).await
 }
 
-/// The Redis server's `run_id`: it changes on every restart, including one
-/// that loads an old snapshot.
-pub async fn redis_run_id<C: ConnectionLike>(conn: &mut C) -> RedisResult<String> {
-    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
-    parse_run_id(&info)
-}
-
-pub(super) fn parse_run_id(info: &str) -> RedisResult<String> {
-    info.lines()
-        .find_map(|l| l.strip_prefix("run_id:"))
-        .map(|id| id.trim().to_owned())
-        .ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::ResponseError, "INFO server has no run_id"))
-        })
-}
-
-/// Keeps a process' view of the epoch, replacing the epoch when Redis turns
-/// out to have restarted since the last look.
-#[derive(Debug, Default)]
-pub struct EpochWatch {
-    run_id: Option<String>,
-}
-
-impl EpochWatch {
-    /// Starts from a run id known from elsewhere (the invalidator's checkpoint).
-    pub fn with_run_id(run_id: Option<String>) -> Self {
-        Self { run_id }
-    }
-
-    pub fn run_id(&self) -> Option<&str> {
-        self.run_id.as_deref()
-    }
-
-    /// Returns the current epoch, creating one if Redis has none and replacing
-    /// it if Redis restarted since this watch last looked.
-    pub async fn sync<C: ConnectionLike>(
+impl RedisConn {
+    /// Gives every scope a fresh generation. One pipelined round trip on a
+    /// single server; in a cluster a pipeline may not cross slots, so each
+    /// scope's `SET` goes on its own, all at once, and every one is carried
+    /// through even if another fails: a stopped master must not keep the
+    /// scopes of the healthy ones from being purged.
+    pub async fn purge(
         &mut self,
-        conn: &mut C,
         keys: &KeySpace,
-    ) -> RedisResult<String> {
-        let run_id = redis_run_id(conn).await?;
-        let restarted = self.run_id.as_ref().is_some_and(|seen| *seen != run_id);
-        let epoch = settle_epoch(conn, keys, restarted).await?;
-        self.run_id = Some(run_id);
-        Ok(epoch)
-    }
-
-    /// [`Self::sync`] for a server or a cluster. In a cluster every master's
-    /// `run_id` is watched (any master restored from an old snapshot brings
-    /// back old generations on its slots); a master that does not answer keeps
-    /// its last known `run_id`, and when it comes back under a new one the
-    /// epoch is replaced. The remembered identity is `run_id` for one server,
-    /// `host:port=run_id,...` for a cluster.
-    pub async fn sync_all(&mut self, conn: &mut RedisConn, keys: &KeySpace) -> RedisResult<String> {
-        let current = conn.run_ids().await?;
-        let mut seen = self.run_id.as_deref().map(decode_ids).unwrap_or_default();
-        let restarted = current
-            .iter()
-            .any(|(node, id)| seen.get(node).is_some_and(|old| old != id));
-        let epoch = settle_epoch(conn, keys, restarted).await?;
-        if current.contains_key("") {
-            seen.clear();
-        } else {
-            seen.remove("");
+        scopes: impl IntoIterator<Item = &Scope>,
+    ) -> RedisResult<()> {
+        match self {
+            Self::Single(conn) => purge(conn, keys, scopes).await,
+            Self::Cluster { conn, .. } => {
+                let sets = scopes.into_iter().map(|scope| {
+                    let mut conn = conn.clone();
+                    async move { purge(&mut conn, keys, [scope]).await }
+                });
+                futures::future::join_all(sets)
+                    .await
+                    .into_iter()
+                    .collect::<RedisResult<Vec<()>>>()
+                    .map(drop)
+            }
         }
-        seen.extend(current);
-        self.run_id = Some(encode_ids(&seen));
-        Ok(epoch)
-    }
-}
-
-fn encode_ids(ids: &BTreeMap<String, String>) -> String {
-    match ids.get("") {
-        Some(id) if ids.len() == 1 => id.clone(),
-        _ => ids
-            .iter()
-            .map(|(node, id)| format!("{node}={id}"))
-            .collect::<Vec<_>>()
-            .join(","),
-    }
-}
-
-fn decode_ids(encoded: &str) -> BTreeMap<String, String> {
-    if !encoded.contains('=') {
-        return BTreeMap::from([(String::new(), encoded.to_owned())]);
-    }
-    encoded
-        .split(',')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(node, id)| (node.to_owned(), id.to_owned()))
-        .collect()
-}
-
-/// The epoch to use: a fresh one after a restart, else the existing one (or
-/// ours if there was none).
-async fn settle_epoch<C: ConnectionLike>(
-    conn: &mut C,
-    keys: &KeySpace,
-    restarted: bool,
-) -> RedisResult<String> {
-    let fresh = new_token();
-    if restarted {
-        tracing::warn!("Redis restarted since last seen; replacing the cache epoch");
-        redis::cmd("SET")
-            .arg(keys.epoch())
-            .arg(&fresh)
-            .query_async::<()>(conn)
-            .await?;
-        return Ok(fresh);
-    }
-    // SET NX GET: the existing epoch, or ours if there was none.
-    let previous: Option<String> = redis::cmd("SET")
-        .arg(keys.epoch())
-        .arg(&fresh)
-        .arg("NX")
-        .arg("GET")
-        .query_async(conn)
-        .await?;
-    Ok(previous.unwrap_or(fresh))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identities_round_trip() {
-        let single = BTreeMap::from([(String::new(), "abc".to_owned())]);
-        assert_eq!(
-            encode_ids(&single),
-            "abc",
-            "a single server keeps the plain run_id"
-        );
-        assert_eq!(decode_ids("abc"), single);
-        let cluster = BTreeMap::from([
-            ("127.0.0.1:7000".to_owned(), "a".to_owned()),
-            ("127.0.0.1:7001".to_owned(), "b".to_owned()),
-        ]);
-        let encoded = encode_ids(&cluster);
-        assert_eq!(encoded, "127.0.0.1:7000=a,127.0.0.1:7001=b");
-        assert_eq!(decode_ids(&encoded), cluster);
     }
 }

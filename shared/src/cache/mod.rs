@@ -32,15 +32,23 @@
 //! under, because tokens are 64 random bits, never counters: if Redis evicts or
 //! loses a generation key, the next reader adopts a fresh token (a miss), never
 //! an old one. Redis restored from an old snapshot brings back old generations
-//! with their entries; every process watches Redis' `run_id` and, when it
-//! changes, replaces the epoch, which orphans every entry at once (guarantee 7).
+//! with their entries, and a promoted cluster replica may lack the last
+//! purges; every process watches who serves each slot (`run_id`, and in a
+//! cluster the master's address) and, when that changes, replaces the epoch,
+//! which orphans every entry at once (guarantee 7; see `epoch`).
 
 mod connection;
 mod entry;
+mod epoch;
 mod fence;
 mod keys;
+mod slots;
+mod topology;
 
-pub use connection::{hash_slot, RedisConn, RedisTarget, HASH_SLOTS};
+pub use connection::{RedisConn, RedisTarget};
 pub use entry::CachedResponse;
-pub use fence::{new_token, purge, redis_run_id, EpochWatch, ReadScript, GENERATION_TTL_SECONDS};
+pub use epoch::{EpochWatch, Synced};
+pub use fence::{new_token, purge, ReadScript, GENERATION_TTL_SECONDS};
 pub use keys::{request_key, KeySpace, Scope, DETAIL_REQUEST};
+pub use slots::{hash_slot, HASH_SLOTS};
+pub use topology::{redis_run_id, Master, Topology};

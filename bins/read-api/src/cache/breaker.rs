@@ -7,6 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use shared::cache::{hash_slot, HASH_SLOTS};
+
 #[derive(Debug)]
 pub struct Breaker {
     threshold: u32,
@@ -95,6 +97,45 @@ impl Breaker {
                     "Redis failing; bypassing the cache"
                 );
             }
+        }
+    }
+}
+
+/// One breaker for a single Redis; in a cluster one per hash slot, so that a
+/// stopped master turns only its own slots' scopes into BYPASS.
+pub enum Breakers {
+    One(Breaker),
+    PerSlot(Box<[Breaker]>),
+}
+
+impl Breakers {
+    pub fn new(threshold: u32, cooloff: Duration, cluster: bool) -> Self {
+        let breaker = || Breaker::new(threshold, cooloff);
+        if cluster {
+            Self::PerSlot((0..HASH_SLOTS).map(|_| breaker()).collect())
+        } else {
+            Self::One(breaker())
+        }
+    }
+
+    /// The breaker guarding `key`'s node.
+    pub fn of(&self, key: &str) -> &Breaker {
+        match self {
+            Self::One(breaker) => breaker,
+            Self::PerSlot(slots) => {
+                // hash_slot is below HASH_SLOTS, the slice's length.
+                &slots[usize::from(hash_slot(key))]
+            }
+        }
+    }
+
+    /// The breaker the epoch refresh reports to: the whole server's. In a
+    /// cluster the refresh tolerates a stopped master and says nothing about
+    /// any one slot, so it reports to none.
+    pub fn whole(&self) -> Option<&Breaker> {
+        match self {
+            Self::One(breaker) => Some(breaker),
+            Self::PerSlot(_) => None,
         }
     }
 }

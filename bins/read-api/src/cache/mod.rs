@@ -5,12 +5,16 @@
 //! `GET` of the generation when an in-process copy can answer), stores fenced
 //! by the generation read before the query, and every Redis call bounded by a
 //! short timeout behind a circuit breaker, so Redis trouble turns into
-//! `X-Cache: BYPASS`, never into delay.
+//! `X-Cache: BYPASS`, never into delay. In a Redis Cluster, breakers, tracking
+//! leases and trust in a slot's master (`confirmed`) are all per slot.
 
 mod breaker;
+mod confirmed;
+mod epoch;
 mod generation_reads;
 mod local;
 mod tracking;
+mod vouch;
 
 use std::{
     future::Future,
@@ -18,23 +22,22 @@ use std::{
     time::Duration,
 };
 
-use redis::aio::ConnectionManagerConfig;
+use redis::{aio::ConnectionManagerConfig, ProtocolVersion};
 use shared::cache::{
-    hash_slot, CachedResponse, EpochWatch, KeySpace, ReadScript, RedisConn, RedisTarget, Scope,
-    HASH_SLOTS,
+    CachedResponse, KeySpace, ReadScript, RedisConn, RedisTarget, Scope, Topology,
 };
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use breaker::Breaker;
+use breaker::Breakers;
+use confirmed::Confirmed;
 use generation_reads::GenerationReads;
 use local::LocalCache;
-use tracking::Vouch;
+use vouch::Vouch;
 
 use crate::{config::Config, read_through::StoreHook};
 
-/// How often the epoch (and with it Redis' identity) is re-read.
-const EPOCH_REFRESH: Duration = Duration::from_secs(1);
+pub use epoch::EpochSync;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheSetupError {
@@ -69,45 +72,6 @@ pub struct Fence {
     generation: String,
 }
 
-/// One breaker for a single Redis; in a cluster one per hash slot, so that a
-/// stopped master turns only its own slots' scopes into BYPASS.
-enum Breakers {
-    One(Breaker),
-    PerSlot(Box<[Breaker]>),
-}
-
-impl Breakers {
-    fn new(config: &Config, cluster: bool) -> Self {
-        let breaker = || Breaker::new(config.redis_breaker_failures, config.redis_cooloff());
-        if cluster {
-            Self::PerSlot((0..HASH_SLOTS).map(|_| breaker()).collect())
-        } else {
-            Self::One(breaker())
-        }
-    }
-
-    /// The breaker guarding `key`'s node.
-    fn of(&self, key: &str) -> &Breaker {
-        match self {
-            Self::One(breaker) => breaker,
-            Self::PerSlot(slots) => {
-                // hash_slot is below HASH_SLOTS, the slice's length.
-                &slots[usize::from(hash_slot(key))]
-            }
-        }
-    }
-
-    /// The breaker the epoch refresh reports to: the whole server's. In a
-    /// cluster the refresh tolerates a stopped master and says nothing about
-    /// any one slot, so it reports to none.
-    fn whole(&self) -> Option<&Breaker> {
-        match self {
-            Self::One(breaker) => Some(breaker),
-            Self::PerSlot(_) => None,
-        }
-    }
-}
-
 pub struct Cache {
     target: RedisTarget,
     manager_config: ConnectionManagerConfig,
@@ -124,9 +88,15 @@ pub struct Cache {
     breakers: Breakers,
     timeout: Duration,
     ttl_seconds: u64,
-    /// Pushed invalidations of a single Redis (None in a cluster, or without
-    /// an in-process layer): what lets L1 hits skip Redis.
+    /// Pushed invalidations (None without an in-process layer): what lets
+    /// L1 hits skip Redis.
     vouch: Option<Arc<Vouch>>,
+    /// In a cluster: the slots whose master is trusted (see `confirmed`).
+    confirmed: Option<Confirmed>,
+    /// The slot map as the last refresh found it, for the tracking connections.
+    topology_tx: watch::Sender<Option<Topology>>,
+    /// Asks the epoch refresh to run soon (a cluster call failed).
+    refresh_soon: Notify,
     /// Test hook between a lookup's Redis reply and its adoption of the
     /// generation it read.
     after_read: Option<StoreHook>,
@@ -149,16 +119,20 @@ impl Cache {
             .set_number_of_retries(1)
             .set_max_delay(100);
         let (epoch_tx, epoch) = watch::channel(None);
-        let vouch = match &target {
-            RedisTarget::Single(client) if config.local_cache_bytes > 0 => Some(Arc::new(
-                Vouch::new(keys.epoch(), &client.get_connection_info().addr.to_string()),
-            )),
-            _ => None,
-        };
+        let cluster = target.is_cluster();
+        let vouch =
+            (config.local_cache_bytes > 0).then(|| Arc::new(Vouch::new(keys.epoch(), cluster)));
         Ok(Self {
             vouch,
+            confirmed: cluster.then(Confirmed::new),
+            topology_tx: watch::Sender::new(None),
+            refresh_soon: Notify::new(),
             after_read,
-            breakers: Breakers::new(config, target.is_cluster()),
+            breakers: Breakers::new(
+                config.redis_breaker_failures,
+                config.redis_cooloff(),
+                cluster,
+            ),
             target,
             manager_config,
             connect_timeout: config.redis_connect_timeout(),
@@ -192,18 +166,31 @@ impl Cache {
             }
             Ok(Err(error)) => {
                 tracing::debug!(%error, "Redis call failed");
-                breaker.record_failure();
+                self.record_failure(key);
                 None
             }
             Err(_) => {
                 tracing::debug!("Redis call timed out");
-                breaker.record_failure();
+                self.record_failure(key);
                 None
             }
         }
     }
 
+    fn record_failure(&self, key: &str) {
+        self.breakers.of(key).record_failure();
+        if let Some(confirmed) = &self.confirmed {
+            confirmed.record_failure(key);
+            self.refresh_soon.notify_one();
+        }
+    }
+
     fn usable(&self, key: &str) -> Option<(RedisConn, Arc<str>)> {
+        // Before the epoch is read: a slot confirmed after changing hands
+        // was confirmed under the epoch that replaced the old one.
+        if self.confirmed.as_ref().is_some_and(|c| !c.allows(key)) {
+            return None;
+        }
         let epoch = self.epoch.borrow().clone()?;
         let conn = self.connection.get()?.clone();
         self.breakers.of(key).allow().then_some((conn, epoch))
@@ -283,9 +270,6 @@ impl Cache {
     /// generation right now: a hit with no I/O at all.
     pub fn local_hit(&self, scope: &Scope, request: &str) -> Option<Arc<CachedResponse>> {
         let vouch = self.vouch.as_ref()?;
-        if !vouch.valid() {
-            return None;
-        }
         // One allocation: the local key starts with the generation key.
         let mut local_key = self.keys.generation(scope);
         let generation_key_len = local_key.len();
@@ -308,16 +292,37 @@ impl Cache {
         vouch.adopt(generation_key, generation, fence);
     }
 
-    /// Starts the tracking connection (single Redis only), until `shutdown`.
+    /// Starts the tracking connections (one per server), until `shutdown`.
     pub fn spawn_tracking(&self, shutdown: CancellationToken) {
-        let (Some(vouch), RedisTarget::Single(client)) = (&self.vouch, &self.target) else {
+        let Some(vouch) = &self.vouch else {
             return;
         };
-        tokio::spawn(tracking::track(
-            client.clone(),
-            self.keys.tracking_prefixes(),
-            Arc::clone(vouch),
+        let (prefixes, vouch) = (self.keys.tracking_prefixes(), Arc::clone(vouch));
+        if !self.target.is_cluster() {
+            match self.target.node_client(None, ProtocolVersion::RESP3) {
+                Ok(client) => {
+                    tokio::spawn(tracking::track(
+                        client,
+                        prefixes,
+                        vouch,
+                        self.connect_timeout,
+                        shutdown,
+                    ));
+                }
+                Err(error) => tracing::warn!(
+                    %error,
+                    "cannot set up cache tracking; the in-process cache stays off"
+                ),
+            }
+            return;
+        }
+        let target = self.target.clone();
+        tokio::spawn(tracking::track_cluster(
+            move |host, port| target.node_client(Some((host, port)), ProtocolVersion::RESP3),
+            prefixes,
+            vouch,
             self.connect_timeout,
+            self.topology_tx.subscribe(),
             shutdown,
         ));
     }
@@ -368,91 +373,4 @@ impl Cache {
             Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
         }
     }
-
-    async fn connect(&self) -> Option<RedisConn> {
-        if let Some(conn) = self.connection.get() {
-            return Some(conn.clone());
-        }
-        let attempt = self.target.connect(self.manager_config.clone());
-        match tokio::time::timeout(self.connect_timeout.saturating_mul(2), attempt).await {
-            Ok(Ok(conn)) => Some(self.connection.get_or_init(|| conn).clone()),
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "cannot connect to Redis");
-                None
-            }
-            Err(_) => {
-                tracing::debug!("connecting to Redis timed out");
-                None
-            }
-        }
-    }
-
-    /// Reads the epoch once (replacing it when Redis restarted), keeping the
-    /// last one on failure. Until the first success the API serves without
-    /// caching.
-    pub async fn refresh_epoch(&self, watch: &mut EpochSync) {
-        let synced = match self.connect().await {
-            // Two round trips (INFO, SET): a little more than one call's
-            // bound; in a cluster four (CLUSTER SLOTS with a retry or two,
-            // INFO on every master at once, SET).
-            Some(mut conn) => tokio::time::timeout(
-                self.timeout
-                    .saturating_mul(if self.target.is_cluster() { 8 } else { 4 }),
-                watch.watch.sync_all(&mut conn, &self.keys),
-            )
-            .await
-            .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string())),
-            None => Err("not connected".to_owned()),
-        };
-        match synced {
-            Ok(epoch) => {
-                if watch.failing {
-                    tracing::info!("Redis reachable again");
-                }
-                watch.failing = false;
-                if let Some(breaker) = self.breakers.whole() {
-                    breaker.record_success();
-                }
-                self.epoch_tx.send_if_modified(|current| {
-                    let changed = current.as_deref() != Some(epoch.as_str());
-                    if changed {
-                        *current = Some(epoch.into());
-                    }
-                    changed
-                });
-            }
-            Err(error) => {
-                if !watch.failing {
-                    tracing::warn!(%error, "cannot refresh the cache epoch; keeping the last one");
-                }
-                watch.failing = true;
-                if let Some(breaker) = self.breakers.whole() {
-                    breaker.record_failure();
-                }
-            }
-        }
-    }
-
-    /// Keeps the epoch current, every second, until `shutdown`.
-    pub async fn watch_epoch(self: Arc<Self>, mut watch: EpochSync, shutdown: CancellationToken) {
-        let mut ticker = tokio::time::interval(EPOCH_REFRESH);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick is immediate; the caller has just refreshed.
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = ticker.tick() => self.refresh_epoch(&mut watch).await,
-            }
-        }
-    }
-}
-
-/// The epoch refresher's memory: the Redis identity last seen, and whether the
-/// last refresh failed (to log changes, not every failure).
-#[derive(Debug, Default)]
-pub struct EpochSync {
-    watch: EpochWatch,
-    failing: bool,
 }

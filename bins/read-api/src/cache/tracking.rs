@@ -1,13 +1,18 @@
 //! Server-assisted invalidation of the in-process layer (L1): a dedicated
 //! RESP3 connection with `CLIENT TRACKING ON BCAST` over the generation keys
-//! and the epoch key, kept alive on a short heartbeat lease.
+//! and the epoch key, kept alive on a short heartbeat lease; one per server,
+//! so in a Redis Cluster one per master, each vouching for its master's slots.
 //!
 //! # Why an L1 copy never outlives its purge by more than [`LEASE`]
 //!
 //! A hit is answered from process memory, with no network I/O, only when the
 //! scope's generation is *held* (a table of generation key -> token that this
-//! module keeps) and the lease is valid. The held table only ever shrinks on
-//! an invalidation, and only grows through [`Vouch::adopt`], fenced:
+//! module keeps) and the lease of the connection to the server that owns the
+//! generation key's slot is valid (a single server has one lease; a cluster
+//! one per slot, renewed by the connection to the slot's master). The held
+//! table, shared by all connections, only ever shrinks on an invalidation
+//! (whichever connection brings it), and only grows through
+//! [`Vouch::adopt`], fenced:
 //!
 //! - **Pushes arrive in order with replies.** Redis sends a BCAST invalidation
 //!   in the event loop iteration that modified the key (before it sleeps), on
@@ -34,6 +39,21 @@
 //!   generation at once, and a new connection drops them again once tracking
 //!   is on (invalidations of the gap are lost), before it vouches for anything.
 //!   Meanwhile lookups take the checked path (a Redis read per request).
+//! - **A cluster changing shape loses nothing either.** The connections follow
+//!   the slot map the epoch refresh reads (`CLUSTER SLOTS`, every second, and
+//!   at once after a failed call). A master that stops answering loses its
+//!   connection's lease within `LEASE` like a single server, so its slots take
+//!   the checked path. When the map changes (a failover, slots moved, a master
+//!   added or gone) every connection is closed, its slots' leases ended and
+//!   everything held dropped, and new connections to the new masters each drop
+//!   everything again once their tracking is on. A master's `run_id` changing
+//!   (a restart) closes its connection too, and replaces the epoch, whose
+//!   key's push drops everything as well. A generation held for a slot is thus
+//!   only ever vouched for by a connection to the master that owned the slot
+//!   during the whole time since it was adopted. (A promoted replica that
+//!   missed the last purge is the epoch's business: `shared::cache::epoch`
+//!   replaces it, and the read API keeps such slots off the cache, L1 and
+//!   Redis alike, until it has; see `confirmed`.)
 //!
 //! So a purge that Redis applied at time `p` stops L1 hits of the old
 //! generation by `p + LEASE` at the latest (250 ms), usually within a
@@ -41,17 +61,17 @@
 //! stays far below guarantee 1's second.
 
 use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, RwLock,
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use metrics::{Counter, Gauge};
-use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, PushKind, Value};
+use metrics::Gauge;
+use redis::{AsyncConnectionConfig, PushInfo, Value};
+use shared::cache::Topology;
+use tokio::{sync::watch, task::JoinSet};
 use tokio_util::sync::CancellationToken;
+
+use super::vouch::{Slots, Vouch};
 
 /// How long a heartbeat vouches for the held generations, from the sending of
 /// the heartbeat before it.
@@ -63,128 +83,25 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(150);
 const RECONNECT_MIN: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
-/// What the tracking connection vouches for: held generations, the lease,
-/// and the fence counter.
-pub struct Vouch {
-    base: Instant,
-    /// Nanoseconds since `base` until which L1 hits may be served; 0: none.
-    lease_until: AtomicU64,
-    /// Moves on every invalidation and every drop; lookups fence on it.
-    seq: AtomicU64,
-    held: RwLock<HashMap<Box<str>, Arc<str>>>,
-    epoch_key: String,
-    invalidations: Counter,
+/// One server's tracking connection: how to reach it, what it vouches for.
+struct Node {
+    client: redis::Client,
+    slots: Slots,
     connected: Gauge,
 }
 
-impl Vouch {
-    pub fn new(epoch_key: String, node: &str) -> Self {
+impl Node {
+    fn new(client: redis::Client, address: String, slots: Slots) -> Self {
         Self {
-            base: Instant::now(),
-            lease_until: AtomicU64::new(0),
-            seq: AtomicU64::new(0),
-            held: RwLock::default(),
-            epoch_key,
-            invalidations: metrics::counter!("cache_invalidations_received_total"),
-            connected: metrics::gauge!("cache_tracking_connected", "node" => node.to_owned()),
+            client,
+            slots,
+            connected: metrics::gauge!("cache_tracking_connected", "node" => address),
         }
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    /// Whether the lease is valid now.
-    pub fn valid(&self) -> bool {
-        self.nanos(Instant::now()) < self.lease_until.load(Ordering::Acquire)
-    }
-
-    /// The generation held for `generation_key`, if the lease is valid.
-    pub fn held(&self, generation_key: &str) -> Option<Arc<str>> {
-        if !self.valid() {
-            return None;
-        }
-        self.read().get(generation_key).cloned()
-    }
-
-    /// The fence a lookup takes before its Redis call.
-    pub fn fence(&self) -> u64 {
-        self.seq.load(Ordering::Acquire)
-    }
-
-    /// Holds `generation` for `generation_key` if no invalidation or drop
-    /// happened since `fence` was taken.
-    pub fn adopt(&self, generation_key: &str, generation: &str, fence: u64) {
-        let mut held = self.write();
-        if self.seq.load(Ordering::Acquire) != fence {
-            return;
-        }
-        if held.get(generation_key).map(AsRef::as_ref) != Some(generation) {
-            held.insert(generation_key.into(), generation.into());
-        }
-    }
-
-    fn invalidate<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) {
-        let mut held = self.write();
-        self.seq.fetch_add(1, Ordering::AcqRel);
-        for key in keys {
-            if key == self.epoch_key.as_bytes() {
-                held.clear();
-            } else if let Ok(key) = std::str::from_utf8(key) {
-                held.remove(key);
-            }
-        }
-    }
-
-    /// Drops every held generation (and moves the fence).
-    pub fn drop_all(&self) {
-        let mut held = self.write();
-        self.seq.fetch_add(1, Ordering::AcqRel);
-        held.clear();
-    }
-
-    fn end_lease(&self) {
-        self.lease_until.store(0, Ordering::Release);
-        self.connected.set(0.0);
-        self.drop_all();
-    }
-
-    /// Applies one push message (called by the connection, in socket order).
-    fn on_push(&self, push: PushInfo) {
-        match push.kind {
-            PushKind::Invalidate => {
-                self.invalidations.increment(1);
-                match push.data.first() {
-                    Some(Value::Array(keys)) => {
-                        self.invalidate(keys.iter().filter_map(|k| match k {
-                            Value::BulkString(key) => Some(key.as_slice()),
-                            _ => None,
-                        }))
-                    }
-                    // A null key list: FLUSHALL / FLUSHDB.
-                    _ => self.drop_all(),
-                }
-            }
-            PushKind::Disconnection => self.end_lease(),
-            _ => {}
-        }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<str>>> {
-        // Nothing panics while holding it; a poisoned map is still consistent.
-        self.held
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Arc<str>>> {
-        self.held
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// Keeps a tracking connection to one Redis server, until `shutdown`.
+/// Keeps a tracking connection to the single server `client` (RESP3), until
+/// `shutdown`.
 pub async fn track(
     client: redis::Client,
     prefixes: [String; 2],
@@ -192,22 +109,87 @@ pub async fn track(
     connect_timeout: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut info = client.get_connection_info().clone();
-    info.redis.protocol = ProtocolVersion::RESP3;
-    let client = match redis::Client::open(info) {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::warn!(%error, "cannot set up cache tracking; the in-process cache stays off");
+    let address = client.get_connection_info().addr.to_string();
+    let node = Node::new(client, address, Arc::from([0..=0]));
+    track_node(node, Arc::new(prefixes), vouch, connect_timeout, shutdown).await;
+}
+
+/// Keeps one tracking connection per cluster master, following `topology`:
+/// any change of who serves which slots closes them all and drops everything
+/// held before the new ones open. `client` makes a RESP3 client for a node.
+pub async fn track_cluster(
+    client: impl Fn(&str, u16) -> redis::RedisResult<redis::Client>,
+    prefixes: [String; 2],
+    vouch: Arc<Vouch>,
+    connect_timeout: Duration,
+    mut topology: watch::Receiver<Option<Topology>>,
+    shutdown: CancellationToken,
+) {
+    let prefixes = Arc::new(prefixes);
+    loop {
+        let layout = topology.borrow_and_update().clone().unwrap_or_default();
+        let round = shutdown.child_token();
+        let mut nodes = JoinSet::new();
+        for master in &layout.masters {
+            let Some((host, port)) = &master.node else {
+                continue;
+            };
+            match client(host, *port) {
+                Ok(client) => {
+                    let node = Node::new(client, master.address(), master.slots.clone().into());
+                    nodes.spawn(track_node(
+                        node,
+                        Arc::clone(&prefixes),
+                        Arc::clone(&vouch),
+                        connect_timeout,
+                        round.clone(),
+                    ));
+                }
+                Err(error) => tracing::warn!(%error, "cannot track a cluster master"),
+            }
+        }
+        // Until the slots change hands.
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                changed = topology.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let now = topology.borrow_and_update().clone().unwrap_or_default();
+                    if !now.same_layout(&layout) {
+                        tracing::info!("Redis Cluster slots changed hands; re-tracking every master");
+                        break;
+                    }
+                }
+            }
+        }
+        round.cancel();
+        // Every old connection has ended its leases before new ones open.
+        while nodes.join_next().await.is_some() {}
+        vouch.drop_all();
+        if shutdown.is_cancelled() {
             return;
         }
-    };
+    }
+}
+
+/// Keeps a tracking connection to one server, until `shutdown`.
+async fn track_node(
+    node: Node,
+    prefixes: Arc<[String; 2]>,
+    vouch: Arc<Vouch>,
+    connect_timeout: Duration,
+    shutdown: CancellationToken,
+) {
     let mut backoff = RECONNECT_MIN;
     loop {
         let (established, error) = tokio::select! {
             () = shutdown.cancelled() => break,
-            outcome = session(&client, &prefixes, &vouch, connect_timeout) => outcome,
+            outcome = session(&node, &prefixes, &vouch, connect_timeout) => outcome,
         };
-        vouch.end_lease();
+        node.connected.set(0.0);
+        vouch.end_lease(&node.slots);
         if established {
             tracing::warn!(%error, "cache tracking connection lost; in-process hits paused");
             backoff = RECONNECT_MIN;
@@ -223,40 +205,42 @@ pub async fn track(
             () = tokio::time::sleep(backoff) => {}
         }
     }
-    vouch.end_lease();
+    node.connected.set(0.0);
+    vouch.end_lease(&node.slots);
 }
 
 /// One tracking connection's life: returns when it fails, with whether
 /// tracking had been established.
 async fn session(
-    client: &redis::Client,
+    node: &Node,
     prefixes: &[String; 2],
     vouch: &Arc<Vouch>,
     connect_timeout: Duration,
 ) -> (bool, String) {
-    match open(client, prefixes, vouch, connect_timeout).await {
-        Ok(conn) => (true, heartbeat(conn, vouch).await),
+    match open(node, prefixes, vouch, connect_timeout).await {
+        Ok(conn) => (true, heartbeat(conn, vouch, &node.slots).await),
         Err(error) => (false, error),
     }
 }
 
 async fn open(
-    client: &redis::Client,
+    node: &Node,
     prefixes: &[String; 2],
     vouch: &Arc<Vouch>,
     connect_timeout: Duration,
 ) -> Result<(redis::aio::MultiplexedConnection, Instant), String> {
-    let pushes = Arc::clone(vouch);
+    let (pushes, slots) = (Arc::clone(vouch), Arc::clone(&node.slots));
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(connect_timeout)
         .set_response_timeout(HEARTBEAT_TIMEOUT)
         .set_push_sender(move |push: PushInfo| {
-            pushes.on_push(push);
+            pushes.on_push(push, &slots);
             Ok::<(), std::convert::Infallible>(())
         });
     let mut conn = tokio::time::timeout(
         connect_timeout.saturating_mul(2),
-        client.get_multiplexed_async_connection_with_config(&config),
+        node.client
+            .get_multiplexed_async_connection_with_config(&config),
     )
     .await
     .map_err(|_| "connect timed out".to_owned())?
@@ -273,15 +257,16 @@ async fn open(
         .map_err(|e| e.to_string())?;
     // Invalidations before tracking was on are lost: start from nothing.
     vouch.drop_all();
-    vouch.connected.set(1.0);
+    node.connected.set(1.0);
     tracing::info!("cache tracking on; in-process hits enabled");
     Ok((conn, sent))
 }
 
-/// Renews the lease until a heartbeat fails; returns why.
+/// Renews the lease of `slots` until a heartbeat fails; returns why.
 async fn heartbeat(
     (mut conn, mut sent): (redis::aio::MultiplexedConnection, Instant),
     vouch: &Vouch,
+    slots: &Slots,
 ) -> String {
     let mut ticker = tokio::time::interval(HEARTBEAT);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -293,86 +278,11 @@ async fn heartbeat(
             Ok(Ok(_)) => {
                 // Every push sent before Redis saw the previous request has
                 // been applied (see the module doc).
-                let until = vouch.nanos(sent + LEASE);
-                vouch.lease_until.store(until, Ordering::Release);
+                vouch.renew(slots, vouch.nanos(sent + LEASE));
                 sent = now;
             }
             Ok(Err(e)) => return e.to_string(),
             Err(_) => return "heartbeat timed out".to_owned(),
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn push(keys: Option<&[&str]>) -> PushInfo {
-        PushInfo {
-            kind: PushKind::Invalidate,
-            data: vec![keys.map_or(Value::Nil, |keys| {
-                Value::Array(
-                    keys.iter()
-                        .map(|k| Value::BulkString(k.as_bytes().to_vec()))
-                        .collect(),
-                )
-            })],
-        }
-    }
-
-    fn leased() -> Vouch {
-        let vouch = Vouch::new("p:epoch".into(), "test");
-        vouch
-            .lease_until
-            .store(vouch.nanos(Instant::now() + LEASE), Ordering::Release);
-        vouch
-    }
-
-    #[test]
-    fn an_invalidation_after_the_fence_blocks_adoption() {
-        let vouch = leased();
-        let fence = vouch.fence();
-        vouch.on_push(push(Some(&["p:{feed}:gen"])));
-        vouch.adopt("p:{feed}:gen", "g1", fence);
-        assert!(vouch.held("p:{feed}:gen").is_none());
-        vouch.adopt("p:{feed}:gen", "g2", vouch.fence());
-        assert_eq!(vouch.held("p:{feed}:gen").as_deref(), Some("g2"));
-    }
-
-    #[test]
-    fn invalidations_drop_what_they_name_and_flushes_or_epochs_everything() {
-        let vouch = leased();
-        for (key, generation) in [("p:{a}:gen", "1"), ("p:{b}:gen", "2"), ("p:{c}:gen", "3")] {
-            vouch.adopt(key, generation, vouch.fence());
-        }
-        vouch.on_push(push(Some(&["p:{a}:gen", "p:{x}:e:1:2:r"])));
-        assert!(vouch.held("p:{a}:gen").is_none());
-        assert!(vouch.held("p:{b}:gen").is_some());
-        vouch.on_push(push(Some(&["p:epoch"])));
-        assert!(vouch.held("p:{b}:gen").is_none());
-        vouch.adopt("p:{c}:gen", "3", vouch.fence());
-        vouch.on_push(push(None));
-        assert!(vouch.held("p:{c}:gen").is_none());
-    }
-
-    #[test]
-    fn nothing_is_vouched_for_without_a_lease() {
-        let vouch = leased();
-        vouch.adopt("k", "g", vouch.fence());
-        assert!(vouch.held("k").is_some());
-        vouch.lease_until.store(1, Ordering::Release);
-        assert!(vouch.held("k").is_none(), "an expired lease");
-        vouch.on_push(PushInfo {
-            kind: PushKind::Disconnection,
-            data: vec![],
-        });
-        vouch
-            .lease_until
-            .store(vouch.nanos(Instant::now() + LEASE), Ordering::Release);
-        assert!(
-            vouch.held("k").is_none(),
-            "a disconnection drops everything"
-        );
     }
 }
