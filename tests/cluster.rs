@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 use common::{result, wait_until, Env, Proc, Stack, FRESH_WITHIN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shared::{
-    cache::{KeySpace, Scope},
-    testing::PrivateRedisCluster,
-};
+use shared::cache::{KeySpace, Scope};
+use test_support::PrivateRedisCluster;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 

@@ -23,7 +23,7 @@ use std::{
 use common::{seq_and_checkpoint, wait_until, Env, Proc, Stack, ADMIN_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use shared::testing::{PrivatePostgres, PrivateRedis};
+use test_support::{PrivatePostgres, PrivateRedis};
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     Connection, PgConnection, PgPool, Row,

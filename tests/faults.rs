@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{ids, result, seq_and_checkpoint, wait_until, Env, Stack};
 use reqwest::StatusCode;
 use serde_json::json;
-use shared::testing::{PrivatePostgres, PrivateRedis};
+use test_support::{PrivatePostgres, PrivateRedis};
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     PgPool,

@@ -18,7 +18,7 @@ use common::{Env, Stack, FRESH_WITHIN};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shared::testing::PrivateRedis;
+use test_support::PrivateRedis;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 

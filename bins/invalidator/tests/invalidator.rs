@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use invalidator::{checkpoint, outbox, Cache, Config, Invalidator};
-use rand::Rng;
 use redis::AsyncCommands;
 use shared::cache::Scope;
 use sqlx::{
@@ -16,11 +15,11 @@ use sqlx::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use shared::testing::{redis_url, wait_until, RedisKeysGuard};
+use test_support::{redis_url, wait_until, RedisKeysGuard};
 use tokio::task::JoinHandle;
 
 fn prefix() -> String {
-    format!("test:inv:{:016x}:", rand::rng().random::<u64>())
+    test_support::key_prefix("test:inv")
 }
 
 struct Harness {
@@ -435,7 +434,7 @@ async fn start_service(args: &[&str], shutdown: &CancellationToken) -> (Service,
     let http = reqwest::Client::new();
     let mut failures = Vec::new();
     for _ in 0..3 {
-        let port = shared::testing::free_port();
+        let port = test_support::free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut argv = vec!["invalidator", "--listen-addr", listen.as_str()];
         argv.extend_from_slice(args);
@@ -466,7 +465,7 @@ async fn the_running_service_follows_notifications_and_stops_on_shutdown(
     connect: PgConnectOptions,
 ) {
     let pool = PgPoolOptions::new().connect_with(connect).await.unwrap();
-    let database_url = shared::testing::database_url(&pool);
+    let database_url = test_support::database_url(&pool);
     let mut h = Harness::new(pool).await;
     let redis = redis_url();
     let shutdown = CancellationToken::new();
@@ -562,7 +561,7 @@ async fn the_outbox_is_polled_when_no_notification_comes(
     connect: PgConnectOptions,
 ) {
     let pool = PgPoolOptions::new().connect_with(connect).await.unwrap();
-    let database_url = shared::testing::database_url(&pool);
+    let database_url = test_support::database_url(&pool);
     let mut h = Harness::new(pool).await;
     let redis = redis_url();
     let shutdown = CancellationToken::new();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{at, wait_until, NewVideo, TestApp};
 use read_api::Hooks;
-use shared::testing::{PrivatePostgres, PrivateRedis};
+use test_support::{PrivatePostgres, PrivateRedis};
 use sqlx::PgPool;
 
 /// Half the Redis timeout the tests configure: a request that waited for

@@ -295,10 +295,12 @@ mod tests {
     }
 }
 
-#[cfg(all(test, feature = "testing"))]
+#[cfg(test)]
 mod cluster_tests {
     use super::*;
-    use crate::{cache::EpochWatch, testing::PrivateRedisCluster};
+    use test_support::{wait_until, PrivateRedisCluster};
+
+    use crate::cache::EpochWatch;
 
     #[tokio::test]
     async fn every_master_is_watched_and_a_stopped_one_blinds_nothing() {
@@ -327,7 +329,7 @@ mod cluster_tests {
         let victim = (epoch_master + 1) % PrivateRedisCluster::MASTERS;
         cluster.stop(victim).await.unwrap();
         // The others still answer: the epoch stays, nothing is replaced.
-        let kept = crate::testing::wait_until(Duration::from_secs(10), || {
+        let kept = wait_until(Duration::from_secs(10), || {
             let (mut conn, mut watch, keys) = (
                 conn.clone(),
                 EpochWatch::with_run_id(watch.run_id().map(str::to_owned)),
@@ -395,7 +397,7 @@ mod cluster_tests {
         assert!(entry.is_none() && !generation.is_empty());
 
         cluster.restart(victim).await.unwrap();
-        let replaced = crate::testing::wait_until(Duration::from_secs(10), || {
+        let replaced = wait_until(Duration::from_secs(10), || {
             let (mut conn, mut watch, keys) = (
                 conn.clone(),
                 EpochWatch::with_run_id(watch.run_id().map(str::to_owned)),

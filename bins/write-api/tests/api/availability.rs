@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use shared::testing::PrivatePostgres;
+use test_support::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, PgPool};
 
 use crate::common::{problem, video, wait_until, App};
