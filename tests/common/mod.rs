@@ -225,7 +225,12 @@ impl Stack {
 
     /// A public read: status, `X-Cache`, JSON body (Null if none).
     pub async fn get(&self, path: &str) -> (StatusCode, String, Value) {
-        let response = self.http.get(self.read.url(path)).send().await.unwrap();
+        self.get_from(&self.read, path).await
+    }
+
+    /// A public read from one particular read API, as [`get`](Self::get).
+    pub async fn get_from(&self, read: &Proc, path: &str) -> (StatusCode, String, Value) {
+        let response = self.http.get(read.url(path)).send().await.unwrap();
         let status = response.status();
         let cache = response
             .headers()
@@ -312,6 +317,14 @@ pub fn result(page: &Value, id: Uuid) -> Option<&Value> {
         .as_array()?
         .iter()
         .find(|v| v["id"].as_str() == Some(&id.to_string()))
+}
+
+/// Whether `page` (a feed page or a detail) shows `id` with `title`.
+pub fn shows(page: &Value, id: Uuid, title: &str) -> bool {
+    if page["id"] == json!(id.to_string()) {
+        return page["title"] == json!(title);
+    }
+    result(page, id).is_some_and(|v| v["title"] == json!(title))
 }
 
 /// The outbox's newest seq and the invalidator's checkpoint.
