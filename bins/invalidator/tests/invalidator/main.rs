@@ -2,7 +2,7 @@
 //! Redis (one key prefix per test).
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-mod checkpoint;
+mod progress;
 mod scopes;
 mod service;
 

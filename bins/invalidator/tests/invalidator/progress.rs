@@ -1,6 +1,6 @@
-//! The checkpoint: batches in order, advanced only after a purge, never
-//! moved back; epochs replaced when Redis or the database lost history;
-//! pruning.
+//! Progress through the outbox: batches in order, a checkpoint advanced only
+//! after a purge and never moved back, epochs replaced when Redis or the
+//! database lost history, pruning.
 
 use super::*;
 
