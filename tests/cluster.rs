@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use common::{shows, wait_until, Env, Proc, Stack, FRESH_WITHIN};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::cache::{KeySpace, Scope};
-use test_support::PrivateRedisCluster;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use test_support::PrivateRedisCluster;
 use uuid::Uuid;
 
 const FEED: &str = "/v1/videos?page_size=100";

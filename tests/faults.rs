@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use common::{ids, result, seq_and_checkpoint, wait_until, Env, Stack};
 use reqwest::StatusCode;
 use serde_json::json;
-use test_support::{PrivatePostgres, PrivateRedis};
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     PgPool,
 };
+use test_support::{PrivatePostgres, PrivateRedis};
 use uuid::Uuid;
 
 const FEED: &str = "/v1/videos?page_size=100";

@@ -9,7 +9,7 @@ use tokio::{
 };
 
 use crate::{
-    redis::redis_answers,
+    redis_server::redis_answers,
     server::{free_port, io_error, log_tail, run, ServerError, PORT_ATTEMPTS, START_TIMEOUT},
     wait_until,
 };

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-
 /// Deletes every key under a test's prefix from the Redis at `url` when
 /// dropped, so that a run leaves nothing in a shared Redis: the binaries write
 /// keys without a TTL (the epoch, the invalidator's high-water mark). Also on

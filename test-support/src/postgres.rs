@@ -10,8 +10,9 @@ use sqlx::{Connection, PgConnection};
 use tempfile::TempDir;
 use tokio::process::Command;
 
-use crate::server::{free_port, io_error, log_tail, run, ServerError, PORT_ATTEMPTS, START_TIMEOUT};
-
+use crate::server::{
+    free_port, io_error, log_tail, run, ServerError, PORT_ATTEMPTS, START_TIMEOUT,
+};
 
 /// The account Postgres runs as when the tests run as root (initdb and postgres
 /// refuse to run as root).
@@ -307,5 +308,4 @@ mod tests {
         );
         assert!(!dir.exists(), "the data directory is removed on drop");
     }
-}
 }

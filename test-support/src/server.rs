@@ -117,7 +117,6 @@ pub(crate) async fn run(mut command: Command, what: &str) -> Result<String, Serv
     }
 }
 
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

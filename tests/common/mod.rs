@@ -1,6 +1,6 @@
 //! The end-to-end harness: the three binaries as child processes
 //! ([`test_support::process`]) on a per-test database and Redis key prefix.
-#![allow(dead_code, clippy::unwrap_used)] // Each test file uses part of it; a panic is a test failure.
+#![allow(dead_code, unused_imports, clippy::unwrap_used)] // Each test file uses part of it; a panic is a test failure.
 
 use std::{
     process::{Command, Stdio},
@@ -341,7 +341,6 @@ pub async fn seq_and_checkpoint(pool: &PgPool) -> (i64, i64) {
     (newest, checkpoint.unwrap_or(0))
 }
 
-
 impl Env {
     /// The write API with extra (or overriding) settings.
     pub fn write_api_with(&self, extra: &[(&'static str, String)]) -> Proc {
@@ -351,4 +350,3 @@ impl Env {
         Proc::start("write-api", &["serve"], &envs)
     }
 }
-

@@ -1,29 +1,17 @@
 //! The load the fault tests put on the stack while a dependency is broken:
 //! admin writes that change the checked pages, and readiness probes.
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool, Row,
-};
-use test_support::{PrivatePostgres, PrivateRedis};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    churn::*,
-    common::{seq_and_checkpoint, wait_until, Env, Proc, Stack, ADMIN_TOKEN},
+    common::{video_body, wait_until, Proc, Stack},
     truth::*,
-    BOUNDED, CONVERGE, L1_LEASE_GRACE, RECOVERY, TAG,
+    TAG,
 };
 
 /// A random number below `n` (v4 UUIDs are random; this saves a dependency).
@@ -115,7 +103,7 @@ impl Churn {
                     .await
             }
             4 => {
-                let body = common::video_body(&format!("New {round}"), &[TAG], "published");
+                let body = video_body(&format!("New {round}"), &[TAG], "published");
                 let created = stack.admin(Method::POST, "/v1/videos", Some(body)).await;
                 if let Some(id) = created.1["id"].as_str().and_then(|s| s.parse().ok()) {
                     self.videos.push(id);
@@ -145,7 +133,12 @@ pub async fn ready_status(stack: &Stack, proc: &Proc) -> (Option<StatusCode>, Va
     }
 }
 
-pub async fn becomes_ready(stack: &Stack, proc: &Proc, status: StatusCode, within: Duration) -> bool {
+pub async fn becomes_ready(
+    stack: &Stack,
+    proc: &Proc,
+    status: StatusCode,
+    within: Duration,
+) -> bool {
     wait_until(within, || async {
         ready_status(stack, proc).await.0 == Some(status)
     })
@@ -157,4 +150,3 @@ pub async fn caching_works(stack: &Stack) -> bool {
     let path = format!("/v1/videos?page_size={}", 21 + random_below(79));
     stack.get(&path).await.1 == "MISS" && stack.get(&path).await.1 == "HIT"
 }
-

@@ -1,28 +1,14 @@
 //! The invalidator killed in the middle of a batch.
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
+use std::time::Instant;
 
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool, Row,
-};
-use test_support::{PrivatePostgres, PrivateRedis};
-use uuid::Uuid;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::{
     churn::*,
-    common::{seq_and_checkpoint, wait_until, Env, Proc, Stack, ADMIN_TOKEN},
+    common::{seq_and_checkpoint, wait_until, Env, Stack},
     truth::*,
-    BOUNDED, CONVERGE, L1_LEASE_GRACE, RECOVERY, TAG,
+    RECOVERY,
 };
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

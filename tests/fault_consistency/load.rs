@@ -10,19 +10,15 @@ use std::{
 };
 
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool, Row,
-};
-use test_support::{PrivatePostgres, PrivateRedis};
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::{
     churn::*,
-    common::{seq_and_checkpoint, wait_until, Env, Proc, Stack, ADMIN_TOKEN},
+    common::{metric, wait_until, Stack, FRESH_WITHIN},
     truth::*,
-    BOUNDED, CONVERGE, L1_LEASE_GRACE, RECOVERY, TAG,
+    RECOVERY, TAG,
 };
 
 /// Read and write statuses seen under load, by code.
@@ -195,7 +191,7 @@ async fn backends_terminated_under_load_recover_and_serve_the_truth() {
     assert_eq!(status, StatusCode::OK);
     let acked = Instant::now();
     // For the figure only: when it first showed. The promise is checked below.
-    wait_until(common::FRESH_WITHIN, || async {
+    wait_until(FRESH_WITHIN, || async {
         stack.get(&path).await.2["title"] == json!("After the kills")
     })
     .await;
@@ -206,7 +202,7 @@ async fn backends_terminated_under_load_recover_and_serve_the_truth() {
         })
         .await;
     let converged = assert_consistent(&stack, &pool, &videos).await;
-    let lost = common::metric(
+    let lost = metric(
         &stack.metrics(&stack.invalidator).await,
         "invalidator_postgres_errors_total",
     );
@@ -219,4 +215,3 @@ async fn backends_terminated_under_load_recover_and_serve_the_truth() {
         tally.reads, tally.slowest_read, tally.writes
     );
 }
-

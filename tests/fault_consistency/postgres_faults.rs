@@ -1,28 +1,17 @@
 //! Postgres stopped and restarted under the running stack.
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
+use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool, Row,
-};
-use test_support::{PrivatePostgres, PrivateRedis};
-use uuid::Uuid;
+use sqlx::{postgres::PgPoolOptions, PgPool};
+use test_support::PrivatePostgres;
 
 use crate::{
     churn::*,
-    common::{seq_and_checkpoint, wait_until, Env, Proc, Stack, ADMIN_TOKEN},
+    common::{video_body, wait_until, Env, Stack, ADMIN_TOKEN},
     truth::*,
-    BOUNDED, CONVERGE, L1_LEASE_GRACE, RECOVERY, TAG,
+    RECOVERY, TAG,
 };
 
 /// A private Postgres with a migrated, seeded `app` database, the shared
@@ -118,7 +107,7 @@ async fn postgres_stopped_then_restarted_recovers_without_restarts_and_serves_th
         (
             Method::POST,
             "/v1/videos".to_owned(),
-            Some(common::video_body("Down", &[TAG], "published")),
+            Some(video_body("Down", &[TAG], "published")),
         ),
         (
             Method::PATCH,
@@ -154,7 +143,7 @@ async fn postgres_stopped_then_restarted_recovers_without_restarts_and_serves_th
     pg.restart().await.unwrap();
     let restarted = Instant::now();
     let created = wait_until(RECOVERY, || async {
-        let body = common::video_body("After the restart", &[TAG], "published");
+        let body = video_body("After the restart", &[TAG], "published");
         stack.admin(Method::POST, "/v1/videos", Some(body)).await.0 == StatusCode::CREATED
     })
     .await;
@@ -189,4 +178,3 @@ async fn postgres_stopped_then_restarted_recovers_without_restarts_and_serves_th
          {ready_back:?}; {converged}"
     );
 }
-

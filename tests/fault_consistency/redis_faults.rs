@@ -2,27 +2,22 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
     time::{Duration, Instant},
 };
 
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use reqwest::StatusCode;
+use serde_json::json;
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool, Row,
+    PgPool,
 };
-use test_support::{PrivatePostgres, PrivateRedis};
-use uuid::Uuid;
+use test_support::PrivateRedis;
 
 use crate::{
     churn::*,
-    common::{seq_and_checkpoint, wait_until, Env, Proc, Stack, ADMIN_TOKEN},
+    common::{wait_until, Env, Stack},
     truth::*,
-    BOUNDED, CONVERGE, L1_LEASE_GRACE, RECOVERY, TAG,
+    BOUNDED, L1_LEASE_GRACE, RECOVERY,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -135,4 +130,3 @@ async fn redis_hung_then_resumed_serves_the_truth(
     let pool = pool_options.connect_with(connect.clone()).await.unwrap();
     redis_fault(pool, connect, RedisFault::Hung).await;
 }
-

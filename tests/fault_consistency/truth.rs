@@ -2,29 +2,16 @@
 //! serves reduced to what that truth determines, and the check that the two
 //! are equal.
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool, Row,
-};
-use test_support::{PrivatePostgres, PrivateRedis};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::{
-    churn::*,
-    common::{seq_and_checkpoint, wait_until, Env, Proc, Stack, ADMIN_TOKEN},
-    truth::*,
-    BOUNDED, CONVERGE, L1_LEASE_GRACE, RECOVERY, TAG,
+    common::{seq_and_checkpoint, wait_until, Stack},
+    CONVERGE, RECOVERY, TAG,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,10 +40,10 @@ impl Sort {
 /// One public feed request in page mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Feed {
-    sort: Sort,
-    tag: Option<&'static str>,
-    page: i64,
-    page_size: i64,
+    pub sort: Sort,
+    pub tag: Option<&'static str>,
+    pub page: i64,
+    pub page_size: i64,
 }
 
 impl Feed {
@@ -324,4 +311,3 @@ pub async fn assert_consistent(stack: &Stack, pool: &PgPool, videos: &[Uuid]) ->
         attempts,
     }
 }
-

@@ -21,8 +21,8 @@ use common::{Env, Stack, FRESH_WITHIN};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use test_support::PrivateRedis;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use test_support::PrivateRedis;
 use uuid::Uuid;
 
 const VIDEOS: usize = 12;

@@ -7,16 +7,14 @@ mod common;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::Duration,
 };
 
-use common::{at, set_title, wait_until, NewVideo, TestApp};
-use futures::FutureExt;
-use read_api::{Hooks, StoreHook};
+use common::{at, set_title, wait_until, Gate, NewVideo, TestApp};
+use read_api::Hooks;
 use shared::cache::Scope;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Holds the first miss between its query and its store.

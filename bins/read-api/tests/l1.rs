@@ -7,18 +7,15 @@
 mod common;
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use common::{at, set_title, wait_until, NewVideo, TestApp};
-use futures::FutureExt;
-use read_api::{Hooks, StoreHook};
+use read_api::Hooks;
 use shared::cache::Scope;
-use test_support::PrivateRedis;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
+use test_support::PrivateRedis;
 
 /// Guarantee 1's bound.
 const FRESH_WITHIN: Duration = Duration::from_secs(1);

@@ -10,8 +10,9 @@ use tokio::{
     time::Instant,
 };
 
-use crate::server::{free_port, io_error, log_tail, signal, ServerError, PORT_ATTEMPTS, START_TIMEOUT};
-
+use crate::server::{
+    free_port, io_error, log_tail, signal, ServerError, PORT_ATTEMPTS, START_TIMEOUT,
+};
 
 /// Whether a Redis server answers PING on `port` within a second.
 pub(crate) async fn redis_answers(port: u16) -> bool {
