@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     churn::*,
     common::{metric, wait_until, Stack, FRESH_WITHIN},
+    postgres_faults::private_postgres,
     truth::*,
     RECOVERY, TAG,
 };

@@ -16,7 +16,7 @@ use crate::{
 
 /// A private Postgres with a migrated, seeded `app` database, the shared
 /// Redis under a fresh prefix, and a pool for the test's own SQL.
-async fn private_postgres(videos: u32) -> (PrivatePostgres, PgPool, Env) {
+pub async fn private_postgres(videos: u32) -> (PrivatePostgres, PgPool, Env) {
     let pg = PrivatePostgres::start().await.unwrap();
     pg.create_database("app").await.unwrap();
     let pool = PgPoolOptions::new()
