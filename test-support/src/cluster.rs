@@ -1,15 +1,12 @@
 //! A private three-master Redis Cluster a test may take a master from.
 
-use std::{process::Stdio, time::Duration};
+use std::{ffi::OsString, time::Duration};
 
 use tempfile::TempDir;
-use tokio::{
-    process::{Child, Command},
-    time::Instant,
-};
+use tokio::process::{Child, Command};
 
 use crate::{
-    redis_server::redis_answers,
+    redis_server::start_redis_server,
     server::{free_port, io_error, log_tail, run, ServerError, PORT_ATTEMPTS, START_TIMEOUT},
     wait_until,
 };
@@ -162,48 +159,22 @@ impl PrivateRedisCluster {
     }
 
     async fn launch(&self, node: &mut ClusterNode) -> Result<(), ServerError> {
+        let config = self.dir.path().join(format!("nodes-{}.conf", node.port));
+        let extra: Vec<OsString> = vec![
+            "--cluster-port".into(),
+            node.bus_port.to_string().into(),
+            "--cluster-enabled".into(),
+            "yes".into(),
+            "--cluster-config-file".into(),
+            config.into_os_string(),
+            "--cluster-node-timeout".into(),
+            "1000".into(),
+            "--cluster-require-full-coverage".into(),
+            "no".into(),
+        ];
         let log_path = self.dir.path().join("cluster.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(io_error("opening the Redis log"))?;
-        let log_err = log.try_clone().map_err(io_error("opening the Redis log"))?;
-        let port = node.port.to_string();
-        let mut child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port,
-                "--cluster-port",
-                &node.bus_port.to_string(),
-            ])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--cluster-enabled", "yes"])
-            .arg("--cluster-config-file")
-            .arg(self.dir.path().join(format!("nodes-{port}.conf")))
-            .args(["--cluster-node-timeout", "1000"])
-            .args(["--cluster-require-full-coverage", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(io_error("starting redis-server"))?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if redis_answers(node.port).await {
-                node.child = Some(child);
-                return Ok(());
-            }
-            let exited = matches!(child.try_wait(), Ok(Some(_)));
-            if exited || Instant::now() >= deadline {
-                let _ = child.kill().await;
-                return Err(ServerError::NotReady("redis-server", log_tail(&log_path)));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        node.child = Some(start_redis_server(node.port, self.dir.path(), &log_path, &extra).await?);
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! A private `redis-server` a test may freeze, kill and restart.
 
-use std::{net::Ipv4Addr, process::Stdio, time::Duration};
+use std::{ffi::OsString, net::Ipv4Addr, path::Path, process::Stdio, time::Duration};
 
 use tempfile::TempDir;
 use tokio::{
@@ -113,38 +113,50 @@ impl PrivateRedis {
 
     async fn launch(&mut self) -> Result<(), ServerError> {
         let log_path = self.dir.path().join("redis.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(io_error("opening the Redis log"))?;
-        let log_err = log.try_clone().map_err(io_error("opening the Redis log"))?;
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(io_error("starting redis-server"))?;
-        let port = self.port;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if redis_answers(port).await {
-                self.child = Some(child);
-                return Ok(());
-            }
-            // Exited early: most likely the port was taken.
-            let exited = matches!(child.try_wait(), Ok(Some(_)));
-            if exited || Instant::now() >= deadline {
-                let _ = child.kill().await;
-                return Err(ServerError::NotReady("redis-server", log_tail(&log_path)));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        self.child = Some(start_redis_server(self.port, self.dir.path(), &log_path, &[]).await?);
+        Ok(())
+    }
+}
+
+/// Starts a `redis-server` on `port` with no persistence, `extra` arguments
+/// and its output appended to `log_path`, and returns it once it answers
+/// PING. An early exit (most likely the port was taken) or no answer within
+/// [`START_TIMEOUT`] is an error.
+pub(crate) async fn start_redis_server(
+    port: u16,
+    dir: &Path,
+    log_path: &Path,
+    extra: &[OsString],
+) -> Result<Child, ServerError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(io_error("opening the Redis log"))?;
+    let log_err = log.try_clone().map_err(io_error("opening the Redis log"))?;
+    let mut child = Command::new("redis-server")
+        .args(["--port", &port.to_string()])
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(extra)
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(io_error("starting redis-server"))?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if redis_answers(port).await {
+            return Ok(child);
         }
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        if exited || Instant::now() >= deadline {
+            let _ = child.kill().await;
+            return Err(ServerError::NotReady("redis-server", log_tail(log_path)));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -12,8 +12,11 @@ use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shared::cache::{KeySpace, Scope};
-use sqlx::{postgres::PgConnectOptions, PgPool};
-use test_support::{database_url_of, key_prefix, redis_url, RedisKeysGuard};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
+use test_support::{database_url_of, key_prefix, redis_url, PrivatePostgres, RedisKeysGuard};
 use uuid::Uuid;
 
 pub use test_support::{
@@ -317,6 +320,21 @@ pub fn result(page: &Value, id: Uuid) -> Option<&Value> {
         .as_array()?
         .iter()
         .find(|v| v["id"].as_str() == Some(&id.to_string()))
+}
+
+/// A private Postgres with a migrated `app` database, the shared Redis under
+/// a fresh prefix, and a pool for the test's own SQL.
+pub async fn private_postgres() -> (PrivatePostgres, PgPool, Env) {
+    let pg = PrivatePostgres::start().await.unwrap();
+    pg.create_database("app").await.unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&pg.url("app"))
+        .await
+        .unwrap();
+    shared::db::MIGRATOR.run(&pool).await.unwrap();
+    let env = Env::new(pg.url("app"));
+    (pg, pool, env)
 }
 
 /// Whether `page` (a feed page or a detail) shows `id` with `title`.

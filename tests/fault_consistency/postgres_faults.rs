@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sqlx::{postgres::PgPoolOptions, PgPool};
+use sqlx::PgPool;
 use test_support::PrivatePostgres;
 
 use crate::{
@@ -14,18 +14,11 @@ use crate::{
     RECOVERY, TAG,
 };
 
-/// A private Postgres with a migrated, seeded `app` database, the shared
-/// Redis under a fresh prefix, and a pool for the test's own SQL.
+/// A private Postgres with a migrated `app` database seeded with `videos`
+/// videos, the shared Redis under a fresh prefix, and a pool for the test's
+/// own SQL.
 pub async fn private_postgres(videos: u32) -> (PrivatePostgres, PgPool, Env) {
-    let pg = PrivatePostgres::start().await.unwrap();
-    pg.create_database("app").await.unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&pg.url("app"))
-        .await
-        .unwrap();
-    shared::db::MIGRATOR.run(&pool).await.unwrap();
-    let env = Env::new(pg.url("app"));
+    let (pg, pool, env) = crate::common::private_postgres().await;
     env.seed(videos);
     (pg, pool, env)
 }
