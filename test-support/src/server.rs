@@ -63,8 +63,6 @@ pub fn free_port() -> u16 {
     FIRST
 }
 
-/// Polls `condition` every 20 ms until it returns true (→ `true`) or `timeout`
-
 /// Sends a signal with the `kill` command (the workspace forbids the `unsafe`
 /// a direct libc call would need).
 pub(crate) fn signal(pid: u32, signal: &str) -> Result<(), ServerError> {

@@ -16,7 +16,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     PgPool,
 };
-use test_support::{database_url_of, key_prefix, redis_url, PrivatePostgres, RedisKeysGuard};
+use test_support::{database_url_of, redis_url, PrivatePostgres, RedisKeysGuard};
 use uuid::Uuid;
 
 pub use test_support::{
@@ -46,12 +46,12 @@ impl Env {
     /// A database, the shared Redis (`REDIS_URL`) and a fresh key prefix.
     pub fn new(database_url: String) -> Self {
         let redis_url = redis_url();
-        let prefix = key_prefix("e2e");
+        let keys = RedisKeysGuard::fresh(redis_url.clone(), "e2e");
         Self {
             database_url,
-            _keys: Arc::new(RedisKeysGuard::new(redis_url.clone(), prefix.clone())),
+            prefix: keys.prefix().to_owned(),
+            _keys: Arc::new(keys),
             redis_url,
-            prefix,
         }
     }
 
