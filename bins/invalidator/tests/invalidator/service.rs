@@ -82,20 +82,29 @@ async fn the_running_service_follows_notifications_and_stops_on_shutdown(
         "checkpoint not advanced"
     );
 
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for name in [
+    let names = [
         "invalidator_events_processed_total",
         "invalidation_lag_seconds_bucket",
         "invalidator_checkpoint_lag",
         "invalidator_purged_scopes_total",
-    ] {
+    ];
+    let metrics = || async {
+        http.get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The lag gauge is set once the pass that stored the checkpoint ends.
+    wait_until(Duration::from_secs(5), || async {
+        let text = metrics().await;
+        names.iter().all(|name| text.contains(name))
+    })
+    .await;
+    let metrics = metrics().await;
+    for name in names {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert_eq!(
