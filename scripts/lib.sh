@@ -225,7 +225,7 @@ find_browser() {
     say "Browser: $CHROMIUM  Driver: $CHROMEDRIVER"
 }
 
-# A Compose client for tests/ops.rs (`config -q` validates compose.yaml and
+# A Compose client for tests/ops/compose.rs (`config -q` validates compose.yaml and
 # needs no Docker engine): the `docker compose` plugin, else the standalone
 # `docker-compose`, else Debian's `docker-compose` package installed here when
 # root. Without one, that test fails under CI=true and says so elsewhere.
@@ -240,5 +240,5 @@ find_or_install_compose() {
             DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null 2>&1 || true
         fi
     fi
-    docker-compose version >/dev/null 2>&1 || say "warning: no Compose client (docker compose / docker-compose); tests/ops.rs cannot validate compose.yaml"
+    docker-compose version >/dev/null 2>&1 || say "warning: no Compose client (docker compose / docker-compose); tests/ops/compose.rs cannot validate compose.yaml"
 }

@@ -11,14 +11,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{result, wait_until, Env, Proc, Stack, FRESH_WITHIN};
+use common::{shows, wait_until, Env, Proc, Stack, FRESH_WITHIN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shared::{
-    cache::{KeySpace, Scope},
-    testing::PrivateRedisCluster,
-};
+use shared::cache::{KeySpace, Scope};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use test_support::PrivateRedisCluster;
 use uuid::Uuid;
 
 const FEED: &str = "/v1/videos?page_size=100";
@@ -29,27 +27,6 @@ fn tag_page(tag: &str) -> String {
 
 fn detail(id: Uuid) -> String {
     format!("/v1/videos/{id}")
-}
-
-/// A public read from one particular read API: status, `X-Cache`, body.
-async fn get_from(http: &reqwest::Client, read: &Proc, path: &str) -> (StatusCode, String, Value) {
-    let response = http.get(read.url(path)).send().await.unwrap();
-    let status = response.status();
-    let cache = response
-        .headers()
-        .get("x-cache")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (status, cache, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Whether `page` (a feed page or a detail) shows `id` with `title`.
-fn shows(page: &Value, id: Uuid, title: &str) -> bool {
-    if page["id"] == json!(id.to_string()) {
-        return page["title"] == json!(title);
-    }
-    result(page, id).is_some_and(|v| v["title"] == json!(title))
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -245,7 +222,6 @@ async fn three_read_apis_and_two_invalidators_keep_every_read_fresh(
     let readers: Vec<&Proc> = std::iter::once(&stack.read).chain(reads.iter()).collect();
     let a = stack.create("r0", &["summer"], "published").await;
     let paths = [FEED.to_owned(), tag_page("summer"), detail(a)];
-    let http = stack.http.clone();
 
     let mut turn = 0usize;
     for round in 1..=8 {
@@ -258,7 +234,7 @@ async fn three_read_apis_and_two_invalidators_keep_every_read_fresh(
         for read in &readers {
             for path in &paths {
                 let cached = wait_until(Duration::from_secs(5), || async {
-                    let (status, cache, body) = get_from(&http, read, path).await;
+                    let (status, cache, body) = stack.get_from(read, path).await;
                     status == StatusCode::OK && cache == "HIT" && shows(&body, a, &before)
                 })
                 .await;
@@ -274,7 +250,7 @@ async fn three_read_apis_and_two_invalidators_keep_every_read_fresh(
             let read = readers[turn % readers.len()];
             let path = &paths[turn % paths.len()];
             turn += 1;
-            let (status, _, body) = get_from(&http, read, path).await;
+            let (status, _, body) = stack.get_from(read, path).await;
             assert_eq!(status, StatusCode::OK, "{path}: {body}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -282,7 +258,7 @@ async fn three_read_apis_and_two_invalidators_keep_every_read_fresh(
         for _ in 0..2 {
             for read in &readers {
                 for path in &paths {
-                    let (status, cache, body) = get_from(&http, read, path).await;
+                    let (status, cache, body) = stack.get_from(read, path).await;
                     assert!(
                         status == StatusCode::OK && shows(&body, a, &title),
                         "round {round}: {path} on {} stale ({cache}) {:?} after the ack: {body}",

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use common::{ids, result, seq_and_checkpoint, wait_until, Env, Stack};
 use reqwest::StatusCode;
 use serde_json::json;
-use shared::testing::{PrivatePostgres, PrivateRedis};
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     PgPool,
 };
+use test_support::PrivateRedis;
 use uuid::Uuid;
 
 const FEED: &str = "/v1/videos?page_size=100";
@@ -72,15 +72,7 @@ async fn killed_invalidator_catches_up_on_restart(
 
 #[tokio::test]
 async fn invalidator_reconnects_to_a_restarted_postgres_and_catches_up() {
-    let mut pg = PrivatePostgres::start().await.unwrap();
-    pg.create_database("app").await.unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&pg.url("app"))
-        .await
-        .unwrap();
-    shared::db::MIGRATOR.run(&pool).await.unwrap();
-    let env = Env::new(pg.url("app"));
+    let (mut pg, pool, env) = common::private_postgres().await;
     let stack = Stack::start(env).await;
     let a = stack.create("Before", &["summer"], "published").await;
     stack.warm(SUMMER).await;

@@ -1,175 +1,35 @@
-//! The end-to-end harness: builds the three binaries once per test process,
-//! starts them as child processes on per-test databases and Redis key
-//! prefixes, and reads their bound addresses from their JSON logs.
-#![allow(dead_code, clippy::unwrap_used)] // Each test file uses part of it; a panic is a test failure.
+//! The end-to-end harness: the three binaries as child processes
+//! ([`test_support::process`]) on a per-test database and Redis key prefix.
+#![allow(dead_code, unused_imports, clippy::unwrap_used)] // Each test file uses part of it; a panic is a test failure.
 
 use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{mpsc, Arc, Mutex, OnceLock},
+    process::{Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shared::{
-    cache::{KeySpace, Scope},
-    testing::RedisKeysGuard,
+use shared::cache::{KeySpace, Scope};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
 };
-use sqlx::{postgres::PgConnectOptions, PgPool};
+use test_support::{database_url_of, redis_url, PrivatePostgres, RedisKeysGuard};
 use uuid::Uuid;
 
-pub use shared::testing::wait_until;
+pub use test_support::{
+    http::{assert_clean, metric},
+    process::{bin_dir, Proc},
+    wait_until,
+};
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 
 /// The promise under test: a read that starts this long after a write was
 /// acknowledged sees the write.
 pub const FRESH_WITHIN: Duration = Duration::from_secs(1);
-
-/// The directory holding the freshly built binaries.
-pub fn bin_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // This test executable lives in <target>/<profile>/deps/.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "build",
-            "-p",
-            "write-api",
-            "-p",
-            "read-api",
-            "-p",
-            "invalidator",
-        ]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().unwrap();
-        assert!(status.success(), "building the binaries failed: {status}");
-        profile_dir
-    })
-}
-
-/// A running binary; SIGKILLed on drop. Its stdout (JSON logs) is kept for
-/// failure messages.
-pub struct Proc {
-    name: String,
-    child: Child,
-    pub addr: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Proc {
-    /// Starts `binary` with `args` and `envs` and waits for its `listening`
-    /// log line.
-    pub fn start(binary: &str, args: &[&str], envs: &[(&str, String)]) -> Self {
-        let mut command = Command::new(bin_dir().join(binary));
-        command
-            .args(args)
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .env("LISTEN_ADDR", "127.0.0.1:0")
-            .env_remove("REDIS_URL")
-            .env_remove("DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in envs {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let (log, tx) = (Arc::clone(&log), tx.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(addr) = listening_addr(&line) {
-                        let _ = tx.send(addr);
-                    }
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!(
-                    "{binary} did not log `listening`; log:\n{}",
-                    log.lock().unwrap()
-                )
-            });
-        Self {
-            name: binary.to_owned(),
-            child,
-            addr,
-            log,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the exit status.
-    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("---- log of {} ----\n{}", self.name, self.log());
-        }
-    }
-}
-
-/// The address of a `listening` log line, in the JSON log format (flattened
-/// or with the event's fields nested under `fields`).
-fn listening_addr(line: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(line).ok()?;
-    let fields = value.get("fields").unwrap_or(&value);
-    (fields.get("message")?.as_str()? == "listening")
-        .then(|| fields.get("addr")?.as_str().map(str::to_owned))
-        .flatten()
-}
 
 /// The database and Redis a test's binaries share.
 #[derive(Clone)]
@@ -185,33 +45,20 @@ pub struct Env {
 impl Env {
     /// A database, the shared Redis (`REDIS_URL`) and a fresh key prefix.
     pub fn new(database_url: String) -> Self {
-        let redis_url = shared::testing::redis_url();
-        let prefix = format!("e2e:{}:", Uuid::new_v4().simple());
+        let redis_url = redis_url();
+        let keys = RedisKeysGuard::fresh(redis_url.clone(), "e2e");
         Self {
             database_url,
-            _keys: Arc::new(RedisKeysGuard::new(redis_url.clone(), prefix.clone())),
+            prefix: keys.prefix().to_owned(),
+            _keys: Arc::new(keys),
             redis_url,
-            prefix,
         }
     }
 
     /// The database of a `#[sqlx::test]` (already migrated), the shared Redis
     /// and a fresh key prefix.
     pub fn for_test(connect: &PgConnectOptions) -> Self {
-        let (user, host, port) = (
-            connect.get_username(),
-            connect.get_host(),
-            connect.get_port(),
-        );
-        let database = connect.get_database().unwrap();
-        let database_url = if host.starts_with('/') {
-            // A socket directory goes in `host=`; a URL with a user but no
-            // host is not a valid URL.
-            format!("postgres:///{database}?host={host}&port={port}&user={user}")
-        } else {
-            format!("postgres://{user}@{host}:{port}/{database}")
-        };
-        Self::new(database_url)
+        Self::new(database_url_of(connect))
     }
 
     fn envs(&self) -> Vec<(&'static str, String)> {
@@ -330,7 +177,7 @@ impl Stack {
         assert!(
             ready,
             "{} never became ready; log:\n{}",
-            proc.name,
+            proc.name(),
             proc.log()
         );
     }
@@ -381,7 +228,12 @@ impl Stack {
 
     /// A public read: status, `X-Cache`, JSON body (Null if none).
     pub async fn get(&self, path: &str) -> (StatusCode, String, Value) {
-        let response = self.http.get(self.read.url(path)).send().await.unwrap();
+        self.get_from(&self.read, path).await
+    }
+
+    /// A public read from one particular read API, as [`get`](Self::get).
+    pub async fn get_from(&self, read: &Proc, path: &str) -> (StatusCode, String, Value) {
+        let response = self.http.get(read.url(path)).send().await.unwrap();
         let status = response.status();
         let cache = response
             .headers()
@@ -470,6 +322,29 @@ pub fn result(page: &Value, id: Uuid) -> Option<&Value> {
         .find(|v| v["id"].as_str() == Some(&id.to_string()))
 }
 
+/// A private Postgres with a migrated `app` database, the shared Redis under
+/// a fresh prefix, and a pool for the test's own SQL.
+pub async fn private_postgres() -> (PrivatePostgres, PgPool, Env) {
+    let pg = PrivatePostgres::start().await.unwrap();
+    pg.create_database("app").await.unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&pg.url("app"))
+        .await
+        .unwrap();
+    shared::db::MIGRATOR.run(&pool).await.unwrap();
+    let env = Env::new(pg.url("app"));
+    (pg, pool, env)
+}
+
+/// Whether `page` (a feed page or a detail) shows `id` with `title`.
+pub fn shows(page: &Value, id: Uuid, title: &str) -> bool {
+    if page["id"] == json!(id.to_string()) {
+        return page["title"] == json!(title);
+    }
+    result(page, id).is_some_and(|v| v["title"] == json!(title))
+}
+
 /// The outbox's newest seq and the invalidator's checkpoint.
 pub async fn seq_and_checkpoint(pool: &PgPool) -> (i64, i64) {
     let newest: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from video_events")
@@ -484,17 +359,6 @@ pub async fn seq_and_checkpoint(pool: &PgPool) -> (i64, i64) {
     (newest, checkpoint.unwrap_or(0))
 }
 
-/// The value of a Prometheus counter or gauge (summing its label sets).
-pub fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 impl Env {
     /// The write API with extra (or overriding) settings.
     pub fn write_api_with(&self, extra: &[(&'static str, String)]) -> Proc {
@@ -503,33 +367,4 @@ impl Env {
         envs.extend_from_slice(extra);
         Proc::start("write-api", &["serve"], &envs)
     }
-}
-
-/// Asserts the error discipline of both APIs on one response: never a 5xx,
-/// and every 4xx is problem+json whose `status` is the HTTP status. Returns
-/// the status and body (Null if not JSON).
-pub async fn assert_clean(what: &str, response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let bytes = response.bytes().await.unwrap_or_default();
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    assert!(
-        !status.is_server_error(),
-        "{what}: {status} {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    if status.is_client_error() {
-        assert!(
-            content_type.starts_with("application/problem+json"),
-            "{what}: {status} with content-type {content_type:?}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
-        assert_eq!(body["status"], json!(status.as_u16()), "{what}: {body}");
-    }
-    (status, body)
 }

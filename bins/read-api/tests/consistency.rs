@@ -7,64 +7,26 @@ mod common;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::Duration,
 };
 
-use common::{at, wait_until, NewVideo, TestApp};
-use futures::FutureExt;
-use read_api::{Hooks, StoreHook};
+use common::{at, set_title, wait_until, Gate, NewVideo, TestApp};
+use read_api::Hooks;
 use shared::cache::Scope;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-/// A hook that holds the first miss between its query and its store: it
-/// reports the entry key on `reached` and waits for `release`.
-struct Gate {
-    reached: mpsc::UnboundedReceiver<String>,
-    release: Option<oneshot::Sender<()>>,
-}
-
+/// Holds the first miss between its query and its store.
 fn gated_hooks() -> (Hooks, Gate) {
-    let (reached_tx, reached) = mpsc::unbounded_channel();
-    let (release, release_rx) = oneshot::channel::<()>();
-    let held = Arc::new(Mutex::new(Some(release_rx)));
-    let hook: StoreHook = Arc::new(move |key: String| {
-        let first = held.lock().unwrap().take();
-        let reached = reached_tx.clone();
-        async move {
-            if let Some(release) = first {
-                reached.send(key).unwrap();
-                // Bounded: a broken test must not hang.
-                let _ = tokio::time::timeout(Duration::from_secs(20), release).await;
-            }
-        }
-        .boxed()
-    });
+    let (hook, gate) = common::gate();
     (
         Hooks {
             before_store: Some(hook),
             ..Hooks::default()
         },
-        Gate {
-            reached,
-            release: Some(release),
-        },
+        gate,
     )
-}
-
-impl Gate {
-    async fn wait_reached(&mut self) -> String {
-        tokio::time::timeout(Duration::from_secs(10), self.reached.recv())
-            .await
-            .expect("a miss reached the store")
-            .unwrap()
-    }
-
-    fn release(&mut self) {
-        self.release.take().unwrap().send(()).unwrap();
-    }
 }
 
 async fn start_gated(pool: &PgPool) -> (Arc<TestApp>, Gate) {
@@ -75,15 +37,6 @@ async fn start_gated(pool: &PgPool) -> (Arc<TestApp>, Gate) {
         &common::random_prefix(),
     );
     (Arc::new(TestApp::start_with(config, hooks).await), gate)
-}
-
-async fn set_title(pool: &PgPool, id: Uuid, title: &str) {
-    sqlx::query("update videos set title = $2 where id = $1")
-        .bind(id)
-        .bind(title)
-        .execute(pool)
-        .await
-        .unwrap();
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

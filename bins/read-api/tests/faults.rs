@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{at, wait_until, NewVideo, TestApp};
 use read_api::Hooks;
-use shared::testing::{PrivatePostgres, PrivateRedis};
 use sqlx::PgPool;
+use test_support::{PrivatePostgres, PrivateRedis};
 
 /// Half the Redis timeout the tests configure: a request that waited for
 /// Redis takes the whole timeout and fails this; one served from Postgres on

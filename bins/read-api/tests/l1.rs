@@ -8,17 +8,15 @@
 mod common;
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use common::{at, wait_until, NewVideo, TestApp};
-use futures::FutureExt;
-use read_api::{Hooks, StoreHook};
-use shared::{cache::Scope, testing::PrivateRedis};
+use common::{at, set_title, wait_until, NewVideo, TestApp};
+use read_api::Hooks;
+use shared::cache::Scope;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
+use test_support::PrivateRedis;
 
 /// Guarantee 1's bound.
 const FRESH_WITHIN: Duration = Duration::from_secs(1);
@@ -29,15 +27,6 @@ const LEASE: Duration = Duration::from_millis(250);
 async fn start(pool: &PgPool, redis_url: &str, prefix: &str, hooks: Hooks) -> TestApp {
     let config = common::config(&common::database_url(pool), Some(redis_url), prefix);
     TestApp::start_with(config, hooks).await
-}
-
-async fn set_title(pool: &PgPool, id: Uuid, title: &str) {
-    sqlx::query("update videos set title = $2 where id = $1")
-        .bind(id)
-        .bind(title)
-        .execute(pool)
-        .await
-        .unwrap();
 }
 
 async fn metric(app: &TestApp, series: &str) -> f64 {
@@ -171,20 +160,7 @@ async fn an_invalidation_between_a_lookup_and_its_adoption_wins(pool: PgPool) {
     assert_eq!(warm.get("/v1/videos").await.x_cache(), "MISS");
 
     // A second process, whose first lookup is held after Redis answered it.
-    let (reached_tx, mut reached) = mpsc::unbounded_channel::<String>();
-    let (release, release_rx) = oneshot::channel::<()>();
-    let gate = Arc::new(Mutex::new(Some(release_rx)));
-    let hook: StoreHook = Arc::new(move |key: String| {
-        let first = gate.lock().unwrap().take();
-        let reached = reached_tx.clone();
-        async move {
-            if let Some(release) = first {
-                reached.send(key).unwrap();
-                let _ = tokio::time::timeout(Duration::from_secs(20), release).await;
-            }
-        }
-        .boxed()
-    });
+    let (hook, mut gate) = common::gate();
     let hooks = Hooks {
         after_generation_read: Some(hook),
         ..Hooks::default()
@@ -201,10 +177,7 @@ async fn an_invalidation_between_a_lookup_and_its_adoption_wins(pool: PgPool) {
         let app = Arc::clone(&app);
         async move { app.get("/v1/videos").await }
     });
-    let key = tokio::time::timeout(Duration::from_secs(10), reached.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let key = gate.wait_reached().await;
     assert!(key.ends_with("{feed}:gen"), "{key}");
 
     // A write and its purge; both processes receive the push.
@@ -217,7 +190,7 @@ async fn an_invalidation_between_a_lookup_and_its_adoption_wins(pool: PgPool) {
     .await;
     assert!(pushed, "the purge's invalidation never arrived");
 
-    release.send(()).unwrap();
+    gate.release();
     let held = reader.await.unwrap();
     assert_eq!(held.x_cache(), "HIT", "it read Redis before the write");
     assert!(shows(&held, "before"));

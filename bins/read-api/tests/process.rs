@@ -5,49 +5,28 @@
 
 mod common;
 
-use std::{process::Stdio, time::Duration};
+use std::{path::Path, time::Duration};
 
 use common::{at, wait_until, NewVideo};
 use sqlx::PgPool;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command,
-};
+use test_support::{process::Proc, RedisKeysGuard};
+use tokio::process::Command;
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn sigterm_finishes_in_flight_requests_and_exits_0(pool: PgPool) {
     NewVideo::published(at(1)).insert(&pool).await;
     let prefix = common::random_prefix();
-    let _keys = shared::testing::RedisKeysGuard::new(common::redis(), prefix.clone());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_read-api"))
-        .env("DATABASE_URL", common::database_url(&pool))
-        .env("REDIS_URL", common::redis())
-        .env("REDIS_KEY_PREFIX", &prefix)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["message"] == "listening" {
-                return event["addr"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("exited without listening");
-    })
-    .await
-    .unwrap();
-    // Keep draining the logs so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let _keys = RedisKeysGuard::new(common::redis(), prefix.clone());
+    let mut read_api = Proc::start_exe(
+        Path::new(env!("CARGO_BIN_EXE_read-api")),
+        &[],
+        &[
+            ("DATABASE_URL", common::database_url(&pool)),
+            ("REDIS_URL", common::redis().to_owned()),
+            ("REDIS_KEY_PREFIX", prefix.clone()),
+        ],
+    );
+    let addr = read_api.addr.clone();
     let base = format!("http://{addr}");
     assert_eq!(
         reqwest::get(format!("{base}/healthz"))
@@ -80,10 +59,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0(pool: PgPool) {
         "the request is waiting in Postgres"
     );
 
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    read_api.sigterm();
     assert!(
         wait_until(Duration::from_secs(10), || async {
             tokio::net::TcpStream::connect(&addr).await.is_err()
@@ -97,10 +73,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0(pool: PgPool) {
     assert_eq!(response.status(), 200, "the in-flight request finished");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["total_videos"], 1);
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = read_api.wait_exit(Duration::from_secs(15)).unwrap();
     assert!(status.success(), "{status}");
 }
 

@@ -263,17 +263,16 @@ mod tests {
     }
 }
 
-#[cfg(all(test, feature = "testing"))]
+#[cfg(test)]
 mod cluster_tests {
     use std::time::Duration;
 
     use redis::aio::ConnectionManagerConfig;
 
     use super::*;
-    use crate::{
-        cache::{ReadScript, RedisTarget, Scope},
-        testing::{wait_until, PrivateRedisCluster},
-    };
+    use test_support::{wait_until, PrivateRedisCluster};
+
+    use crate::cache::{ReadScript, RedisTarget, Scope};
 
     #[tokio::test]
     async fn every_master_is_watched_and_a_stopped_one_blinds_nothing() {

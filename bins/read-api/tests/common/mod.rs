@@ -4,32 +4,34 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use read_api::{App, Config, Hooks, Stats};
+use futures::FutureExt;
+use read_api::{App, Config, Hooks, Stats, StoreHook};
 use reqwest::{header::HeaderMap, StatusCode};
 use serde_json::Value;
-use shared::{
-    cache::{KeySpace, Scope},
-    testing::RedisKeysGuard,
-};
+use shared::cache::{KeySpace, Scope};
 use sqlx::PgPool;
+use test_support::{key_prefix, RedisKeysGuard};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use shared::testing::wait_until;
+pub use test_support::{database_url, wait_until};
 
-/// The shared Redis of the test run (`REDIS_URL`; scripts/test may start a
-/// private one on another port).
+/// The shared Redis of the test run (`REDIS_URL`).
 pub fn redis() -> &'static str {
     static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    URL.get_or_init(shared::testing::redis_url)
+    URL.get_or_init(test_support::redis_url)
 }
 
 pub fn random_prefix() -> String {
-    format!("test:{}:", Uuid::new_v4().simple())
+    key_prefix("test")
 }
 
 /// A config whose every dependency is given explicitly, so the developer's
@@ -47,11 +49,6 @@ pub fn config(database_url: &str, redis_url: Option<&str>, prefix: &str) -> Conf
     config.redis_timeout_ms = 2_000;
     config.redis_connect_timeout_ms = 2_000;
     config
-}
-
-/// The test's database on whatever server `DATABASE_URL` named.
-pub fn database_url(pool: &PgPool) -> String {
-    shared::testing::database_url(pool)
 }
 
 pub struct TestApp {
@@ -254,4 +251,61 @@ pub fn at(minutes: i64) -> DateTime<Utc> {
         .unwrap()
         .with_timezone(&Utc)
         - chrono::Duration::minutes(minutes)
+}
+
+/// Updates a video's title with plain SQL (its triggers run; no purge).
+pub async fn set_title(pool: &PgPool, id: Uuid, title: &str) {
+    sqlx::query("update videos set title = $2 where id = $1")
+        .bind(id)
+        .bind(title)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// Holds the first call of a hook: it reports the call's key on `reached`
+/// and waits for [`release`](Gate::release) (at most 20 s: a broken test
+/// must not hang).
+pub struct Gate {
+    reached: mpsc::UnboundedReceiver<String>,
+    release: Option<oneshot::Sender<()>>,
+}
+
+/// A hook that holds its first call, and the gate controlling it.
+pub fn gate() -> (StoreHook, Gate) {
+    let (reached_tx, reached) = mpsc::unbounded_channel();
+    let (release, release_rx) = oneshot::channel::<()>();
+    let held = Arc::new(Mutex::new(Some(release_rx)));
+    let hook: StoreHook = Arc::new(move |key: String| {
+        let first = held.lock().unwrap().take();
+        let reached = reached_tx.clone();
+        async move {
+            if let Some(release) = first {
+                reached.send(key).unwrap();
+                let _ = tokio::time::timeout(Duration::from_secs(20), release).await;
+            }
+        }
+        .boxed()
+    });
+    (
+        hook,
+        Gate {
+            reached,
+            release: Some(release),
+        },
+    )
+}
+
+impl Gate {
+    /// The key of the held call, once a call has reached the hook.
+    pub async fn wait_reached(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(10), self.reached.recv())
+            .await
+            .expect("a call reached the hook")
+            .unwrap()
+    }
+
+    pub fn release(&mut self) {
+        self.release.take().unwrap().send(()).unwrap();
+    }
 }

@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use shared::testing::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, PgPool};
+use test_support::PrivatePostgres;
 
 use crate::common::{problem, video, wait_until, App};
 

@@ -18,6 +18,7 @@ use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
 use hyper_util_client::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use sqlx::PgPool;
+use test_support::wait_until;
 use tokio::time::Instant;
 
 use crate::common::{App, TOKEN};
@@ -133,14 +134,11 @@ async fn click(client: &Client, text: &str) {
     };
     target.click().await.unwrap();
     // Every click here loads a page: wait until the old one is gone.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while old_page.tag_name().await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "clicking {text:?} loaded no page"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let loaded = wait_until(Duration::from_secs(15), || async {
+        old_page.tag_name().await.is_err()
+    })
+    .await;
+    assert!(loaded, "clicking {text:?} loaded no page");
     client
         .wait()
         .for_element(Locator::Css("main"))

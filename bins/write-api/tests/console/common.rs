@@ -1,50 +1,29 @@
-use std::time::Duration;
+//! The console tests' app: the write API started in-process
+//! ([`test_support::write_api`]) with a client that follows no redirects and
+//! keeps no cookies (tests send the cookies they mean to).
+
+use std::{ops::Deref, time::Duration};
 
 use reqwest::{header, redirect::Policy, Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shared::config::{DatabaseArgs, HttpArgs, LogFormat, TelemetryArgs};
 use sqlx::PgPool;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use test_support::write_api::{serve_args, WriteApi};
 use write_api::config::{ConsoleArgs, ServeArgs};
 
 pub const TOKEN: &str = "console-test-token";
 
 pub fn args(console: ConsoleArgs) -> ServeArgs {
-    ServeArgs {
-        database: DatabaseArgs {
-            database_url: String::new(),
-            database_max_connections: 10,
-            database_acquire_timeout_ms: 2000,
-        },
-        telemetry: TelemetryArgs {
-            log_filter: "warn".into(),
-            log_format: LogFormat::Pretty,
-        },
-        http: HttpArgs {
-            request_timeout_ms: 10_000,
-            shutdown_grace_ms: 1_000,
-        },
-        listen_addr: "127.0.0.1:0".into(),
-        admin_tokens: vec![TOKEN.into()],
-        console,
-    }
+    serve_args(&[TOKEN], console)
 }
 
-/// The app on a free port, with a client that follows no redirects and
-/// keeps no cookies (tests send the cookies they mean to).
-pub struct App {
-    pub base: String,
-    pub port: u16,
-    pub client: reqwest::Client,
-    pub pool: PgPool,
-    shutdown: CancellationToken,
-}
+pub struct App(WriteApi);
 
-impl Drop for App {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl Deref for App {
+    type Target = WriteApi;
+
+    fn deref(&self) -> &WriteApi {
+        &self.0
     }
 }
 
@@ -54,31 +33,12 @@ impl App {
     }
 
     pub async fn start_with(pool: PgPool, console: ConsoleArgs) -> Self {
-        let shutdown = CancellationToken::new();
-        let running = write_api::start(&args(console), pool.clone(), shutdown.clone())
-            .await
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
             .unwrap();
-        let app = Self {
-            base: format!("http://{}", running.addr),
-            port: running.addr.port(),
-            client: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-            pool,
-            shutdown,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while app.get("/readyz", None).await.status() != StatusCode::OK {
-            assert!(Instant::now() < deadline, "the app did not become ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        app
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        Self(WriteApi::start(&args(console), pool, client).await)
     }
 
     pub async fn get(&self, path: &str, session: Option<&str>) -> Response {
