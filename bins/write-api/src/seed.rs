@@ -40,8 +40,10 @@ const CDN: &str = "https://cdn.videofeed.example";
 const COPY_STATEMENT: &str = "copy videos (id, title, description, video_url, thumbnail_url, \
     duration_seconds, tags, view_count, status, published_at, created_at, updated_at) from stdin";
 
-/// What the load wrote: the videos, their listing rows, outbox events and counts.
-const VACUUM_STATEMENT: &str = "vacuum (analyze) videos, video_tags, video_events, feed_counts";
+/// What the load wrote: the videos, their listing rows, outbox events, counts
+/// and search titles.
+const VACUUM_STATEMENT: &str =
+    "vacuum (analyze) videos, video_tags, video_events, feed_counts, search_titles, title_counts";
 
 /// The tag vocabulary, most popular first (popularity falls off as 1/rank),
 /// each with the word titles use for it.
