@@ -61,7 +61,7 @@ pub async fn defer(conn: &mut PgConnection) -> Result<Deferred, sqlx::Error> {
 /// Recreates what [`defer`] dropped, from Postgres' own definitions.
 pub async fn rebuild(conn: &mut PgConnection, deferred: &Deferred) -> Result<(), sqlx::Error> {
     // Index builds sort in memory up to this much; local to the transaction.
-    sqlx::raw_sql("set local maintenance_work_mem = '256MB'")
+    sqlx::raw_sql("set local maintenance_work_mem = '512MB'")
         .execute(&mut *conn)
         .await?;
     for (_, definition) in &deferred.0 {
@@ -89,7 +89,9 @@ mod tests {
     #[sqlx::test(migrator = "shared::db::MIGRATOR")]
     async fn a_seed_leaves_every_index_as_the_migrations_made_it(pool: PgPool) {
         let before = definitions(&pool).await;
-        assert!(before.iter().any(|(name, _)| name == "search_titles_folded"));
+        assert!(before
+            .iter()
+            .any(|(name, _)| name == "search_titles_folded"));
         // Into an empty catalogue (indexes deferred), then into a full one.
         crate::seed::run(&pool, 1_000, false).await.unwrap();
         assert_eq!(definitions(&pool).await, before);
