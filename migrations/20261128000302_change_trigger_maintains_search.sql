@@ -3,7 +3,10 @@
 -- every video_tags row carries its video's title, and title_counts moves by
 -- the same +1/-1 as feed_counts. A title edit now moves the video's
 -- video_tags rows too. Everything else, and every guarantee of the outbox, is
--- as in 20261128000103_change_trigger_from_transition_tables.sql.
+-- as in 20261128000103_change_trigger_from_transition_tables.sql. Titles are
+-- looked up row by row (a scalar subquery, which Postgres never turns into a
+-- join, probing the unique index): a join would hash all of an unanalyzed
+-- search_titles for a one-row write.
 create or replace function videos_record_changes() returns trigger
 language plpgsql as $$
 declare
@@ -42,9 +45,9 @@ begin
         on conflict (folded) do nothing;
         with listed as materialized (
             select t.tag, n.status, coalesce(n.published_at, 'infinity') as sort_at, n.view_count,
-                   n.id, s.id as title_id
+                   n.id,
+                   (select s.id from search_titles s where s.folded = videos_search_text(n.title)) as title_id
             from new_rows n
-            join search_titles s on s.folded = videos_search_text(n.title)
             cross join lateral (select distinct u from unnest(array[''] || n.tags) u) as t(tag)
         ), counted as (
             insert into title_counts as c (title_id, tag, published, draft)
@@ -112,9 +115,9 @@ begin
             returning vt.tag, vt.status, vt.title_id
         ), added as (
             insert into video_tags (tag, status, sort_at, view_count, video_id, title_id)
-            select t.tag, m.status, coalesce(m.published_at, 'infinity'), m.view_count, m.id, s.id
+            select t.tag, m.status, coalesce(m.published_at, 'infinity'), m.view_count, m.id,
+                   (select s.id from search_titles s where s.folded = videos_search_text(m.title))
             from moved m
-            join search_titles s on s.folded = videos_search_text(m.title)
             cross join lateral (select distinct u from unnest(array[''] || m.tags) u) as t(tag)
             returning tag, status, title_id
         )
