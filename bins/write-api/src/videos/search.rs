@@ -22,11 +22,6 @@ use sqlx::PgPool;
 use super::listing::Keys;
 use crate::error::ApiError;
 
-// The page statements are planned for their own parameters on every call
-// (`persistent(false)`: not prepared for reuse): a generic plan cannot know
-// how many titles match, and the right plan for 24 common titles is the wrong
-// one for 3 rare ones.
-
 /// Walk the order index while it skips at most this many entries per match
 /// the other way would fetch and sort: an index-only entry costs a fraction
 /// of a fetched row.
@@ -143,7 +138,6 @@ async fn walk_newest(
         k.offset,
         title_ids,
     )
-    .persistent(false)
     .fetch_all(pool)
     .await?)
 }
@@ -183,7 +177,6 @@ async fn walk_popular(
         k.after_view_count,
         title_ids,
     )
-    .persistent(false)
     .fetch_all(pool)
     .await?)
 }
@@ -229,7 +222,6 @@ async fn fetch_newest(
         k.offset,
         title_ids,
     )
-    .persistent(false)
     .fetch_all(pool)
     .await?)
 }
@@ -274,7 +266,6 @@ async fn fetch_popular(
         k.after_view_count,
         title_ids,
     )
-    .persistent(false)
     .fetch_all(pool)
     .await?)
 }
