@@ -16,6 +16,7 @@ mod preconditions;
 mod schema;
 pub mod seed;
 mod videos;
+mod warmup;
 
 use std::{net::SocketAddr, time::Duration};
 

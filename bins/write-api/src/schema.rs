@@ -32,8 +32,8 @@ impl SchemaStatus {
     }
 }
 
-/// Applies `shared::db::MIGRATOR` until it succeeds (or shutdown), then marks
-/// the schema ready.
+/// Applies `shared::db::MIGRATOR` until it succeeds (or shutdown), warms the
+/// write path's connections, then marks the schema ready.
 pub fn migrate_in_background(pool: PgPool, shutdown: CancellationToken) -> SchemaStatus {
     let status = SchemaStatus::default();
     let ready = status.clone();
@@ -43,6 +43,8 @@ pub fn migrate_in_background(pool: PgPool, shutdown: CancellationToken) -> Schem
             match shared::db::MIGRATOR.run(&pool).await {
                 Ok(()) => {
                     tracing::info!("database schema is up to date");
+                    // Before `/v1` answers, so no request pays for a cold backend.
+                    crate::warmup::warm(&pool).await;
                     ready.0.store(true, Ordering::Release);
                     return;
                 }

@@ -6,8 +6,8 @@
 //! tag `''` for the whole catalogue, maintained by the change trigger): an
 //! index-only scan in the page's order skips the offset, then the page's ids
 //! are joined to `videos` (a deferred join), so page 500 costs a few ms.
-//! With `q`, the trigram index finds the matching titles and they are sorted.
-//! Totals come from `feed_counts`, or from counting the matches of a search.
+//! With `q`, see `search`: the same walk, filtered on the matching titles.
+//! Totals come from `feed_counts`, or for a search from `title_counts`.
 
 use axum::{
     extract::{RawQuery, State},
@@ -22,6 +22,7 @@ use shared::{
 };
 use sqlx::PgPool;
 
+use super::search;
 use crate::error::ApiError;
 
 /// Lists videos, drafts included.
@@ -94,16 +95,17 @@ pub(crate) async fn fetch_page(
             (total, listed(pool, query, &keys).await?)
         }
         Some(pattern) => {
-            // A page of matches counts them too (one pass over the matches);
-            // a cursor page, which sees only the matches after it, and an
-            // empty page, which has no row to carry the count, count apart.
-            let (rows, counted) = searched(pool, query, &keys, &pattern).await?;
-            let total = match (counted, after) {
-                (Some(total), None) => total,
-                _ => search_total(pool, query, keys.status, &pattern).await?,
+            let matches = search::matching_titles(pool, query, status, &pattern).await?;
+            query
+                .check_page_exists(matches.total)
+                .map_err(ApiError::Problem)?;
+            let rows = if matches.total == 0 {
+                Vec::new()
+            } else {
+                let listed = counted_total(pool, query, status).await?;
+                search::page(pool, query, &keys, &matches, listed).await?
             };
-            query.check_page_exists(total).map_err(ApiError::Problem)?;
-            (total, rows)
+            (matches.total, rows)
         }
     };
     let popular = query.sort == Sort::Popular;
@@ -117,13 +119,13 @@ pub(crate) async fn fetch_page(
 /// The bound parameters every page query takes. A null `published_at` sorts
 /// as `infinity` (first in descending order), which makes the keyset a plain
 /// row comparison that the indexes answer.
-struct Keys<'a> {
-    status: Option<&'a str>,
-    after_id: Option<uuid::Uuid>,
-    after_published_at: Option<chrono::DateTime<chrono::Utc>>,
-    after_view_count: i64,
-    limit: i64,
-    offset: i64,
+pub(super) struct Keys<'a> {
+    pub(super) status: Option<&'a str>,
+    pub(super) after_id: Option<uuid::Uuid>,
+    pub(super) after_published_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(super) after_view_count: i64,
+    pub(super) limit: i64,
+    pub(super) offset: i64,
 }
 
 /// A page without search, from `video_tags` (tag `''` = every video).
@@ -182,95 +184,8 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
     Ok(rows)
 }
 
-shared::video_row! {
-    /// A video of a search page, with the number of matches (before the
-    /// page's limit and offset).
-    struct Match {
-        matches: i64,
-    }
-}
-
-/// A page of search matches, from `videos` through the trigram index, and
-/// the number of matches when the page has a row to carry it.
-///
-/// The matches are collected first (a materialized CTE: the count needs them
-/// all anyway) and only the page's rows are fetched whole. Planned as one
-/// query, the `limit` tempted Postgres into walking a sort-order index and
-/// filtering it row by row: 4.9 s for a selective tag plus a common word.
-async fn searched(
-    pool: &PgPool,
-    query: &FeedQuery,
-    k: &Keys<'_>,
-    pattern: &str,
-) -> Result<(Vec<Video>, Option<i64>), ApiError> {
-    let tag = query.tag.as_ref().map(|t| t.as_str());
-    let rows = match query.sort {
-        Sort::Newest => {
-            shared::select_videos!(
-                Match => r#"with matched as materialized (
-                       select id, coalesce(published_at, 'infinity') as sort_at from videos
-                       where videos_search_text(title) like videos_search_text($7)
-                         and ($1::text is null or status = $1)
-                         and ($2::text is null or tags @> array[$2::text])
-                         and ($3::uuid is null
-                              or (coalesce(published_at, 'infinity'), id) < (coalesce($4::timestamptz, 'infinity'), $3::uuid))
-                   ), page as (
-                       select id, sort_at, count(*) over () as matches from matched
-                       order by sort_at desc, id desc
-                       limit $5 offset $6
-                   )"#
-                select r#", page.matches as "matches!"
-                   from page join videos v on v.id = page.id
-                   order by page.sort_at desc, page.id desc"#,
-                k.status,
-                tag,
-                k.after_id,
-                k.after_published_at,
-                k.limit,
-                k.offset,
-                pattern,
-            )
-            .fetch_all(pool)
-            .await?
-        }
-        Sort::Popular => {
-            shared::select_videos!(
-                Match => r#"with matched as materialized (
-                       select id, view_count, coalesce(published_at, 'infinity') as sort_at from videos
-                       where videos_search_text(title) like videos_search_text($7)
-                         and ($1::text is null or status = $1)
-                         and ($2::text is null or tags @> array[$2::text])
-                         and ($3::uuid is null
-                              or (view_count, coalesce(published_at, 'infinity'), id)
-                                 < ($8::bigint, coalesce($4::timestamptz, 'infinity'), $3::uuid))
-                   ), page as (
-                       select id, view_count, sort_at, count(*) over () as matches from matched
-                       order by view_count desc, sort_at desc, id desc
-                       limit $5 offset $6
-                   )"#
-                select r#", page.matches as "matches!"
-                   from page join videos v on v.id = page.id
-                   order by page.view_count desc, page.sort_at desc, page.id desc"#,
-                k.status,
-                tag,
-                k.after_id,
-                k.after_published_at,
-                k.limit,
-                k.offset,
-                pattern,
-                k.after_view_count,
-            )
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    let matches = rows.first().map(|m| m.matches);
-    let videos = rows.into_iter().map(|m| m.into_parts().0).collect();
-    Ok((videos, matches))
-}
-
 /// The listing's total from `feed_counts` (no count(*) scan).
-async fn counted_total(
+pub(super) async fn counted_total(
     pool: &PgPool,
     query: &FeedQuery,
     status: StatusFilter,
@@ -287,26 +202,4 @@ async fn counted_total(
         StatusFilter::Draft => c.draft,
         StatusFilter::Published => c.published,
     }))
-}
-
-/// A search's total: the matches, counted.
-async fn search_total(
-    pool: &PgPool,
-    query: &FeedQuery,
-    status: Option<&str>,
-    pattern: &str,
-) -> Result<i64, ApiError> {
-    let tag = query.tag.as_ref().map(|t| t.as_str());
-    let total = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from videos
-           where videos_search_text(title) like videos_search_text($3)
-             and ($1::text is null or status = $1)
-             and ($2::text is null or tags @> array[$2::text])"#,
-        status,
-        tag,
-        pattern,
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(total)
 }

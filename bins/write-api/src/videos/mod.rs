@@ -5,6 +5,7 @@
 pub(crate) mod create;
 pub(crate) mod item;
 pub(crate) mod listing;
+mod search;
 
 use axum::{
     extract::{rejection::PathRejection, DefaultBodyLimit, Path},

@@ -175,6 +175,9 @@ async fn search_combines_with_filters_sorts_and_both_pagination_modes(pool: PgPo
         ),
         ("&q=zzz", Box::new(|_| false)),
     ];
+    // Pages of 100 fetch the matches by title and sort them; pages of 2 and
+    // cursor pages walk the listing's order (see `videos::search::page`):
+    // both ways must give the same rows.
     for (filter, keep) in &cases {
         for sort in ["newest", "popular"] {
             let want = expected(&all, sort, keep);
@@ -256,4 +259,106 @@ async fn empty_or_over_long_search_is_400(pool: PgPool) {
             "{bad}: {body}"
         );
     }
+}
+
+/// Every video as the listing (without `q`) shows it now.
+async fn everything(app: &App) -> Vec<Value> {
+    page(app, "page_size=100").await["results"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn search_follows_title_status_tag_view_edits_and_deletes(pool: PgPool) {
+    let app = App::start(pool.clone()).await;
+    let all = catalogue(&app).await;
+    let by_title = |title: &str| {
+        let video = all.iter().find(|v| v["title"] == title).unwrap();
+        format!("/v1/videos/{}", video["id"].as_str().unwrap())
+    };
+    let edits = [
+        (by_title("Winter coat"), json!({"title": "Summer coat"})),
+        (
+            by_title("Summer linen shirt"),
+            json!({"title": "Linen shirt"}),
+        ),
+        (
+            by_title("Late summer layers"),
+            json!({"tags": ["summer", "layers"]}),
+        ),
+        (
+            by_title("a_b summer"),
+            json!({"status": "draft", "view_count": 50}),
+        ),
+        (
+            by_title("Été à Paris"),
+            json!({"title": "Été à Nice, summer"}),
+        ),
+    ];
+    for (path, body) in &edits {
+        let response = app.patch(path, body).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path} {body}");
+    }
+    let response = app.delete(&by_title("50 off summers")).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let now = everything(&app).await;
+    let has = |v: &Value, q: &str| {
+        let title = v["title"].as_str().unwrap().to_lowercase();
+        title.contains(q) || (q == "ete" && title.contains("été"))
+    };
+    let tagged = |v: &Value, t: &str| v["tags"].as_array().unwrap().contains(&json!(t));
+    for q in ["summer", "linen", "winter", "ete"] {
+        for (filter, keep) in [
+            ("", Box::new(|_: &Value| true) as Filter),
+            (
+                "&status=draft",
+                Box::new(|v: &Value| v["status"] == "draft"),
+            ),
+            (
+                "&status=published",
+                Box::new(|v: &Value| v["status"] == "published"),
+            ),
+            (
+                "&tag=summer",
+                Box::new(move |v: &Value| tagged(v, "summer")),
+            ),
+            (
+                "&tag=layers",
+                Box::new(move |v: &Value| tagged(v, "layers")),
+            ),
+        ] {
+            for sort in ["newest", "popular"] {
+                let want = expected(&now, sort, |v| has(v, q) && keep(v));
+                for size in [1, 100] {
+                    let query = format!("q={q}&sort={sort}&page_size={size}{filter}");
+                    let body = page(&app, &query).await;
+                    assert_eq!(body["total_videos"], want.len(), "{query}");
+                    let shown = want.len().min(size);
+                    assert_eq!(ids(&body), want[..shown].to_vec(), "{query}");
+                }
+            }
+        }
+    }
+
+    // The per-title counts agree with a recount of the videos.
+    let mismatches: i64 = sqlx::query_scalar(
+        "with expected as (
+             select s.id as title_id, t.tag,
+                    count(*) filter (where v.status = 'published') as published,
+                    count(*) filter (where v.status = 'draft') as draft
+             from videos v
+             join search_titles s on s.folded = videos_search_text(v.title)
+             cross join lateral (select distinct u from unnest(array[''] || v.tags) u) as t(tag)
+             group by 1, 2
+         )
+         select count(*) from expected e full join title_counts c using (title_id, tag)
+         where coalesce(e.published, 0) <> coalesce(c.published, 0)
+            or coalesce(e.draft, 0) <> coalesce(c.draft, 0)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(mismatches, 0);
 }

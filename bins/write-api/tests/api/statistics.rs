@@ -26,7 +26,14 @@ async fn scans(tx: &mut sqlx::PgConnection, table: &str) -> (i64, i64) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn writes_never_scan_the_outbox_even_without_statistics(pool: PgPool) {
     // Nothing may gather statistics behind the test's back.
-    for table in ["videos", "video_tags", "video_events", "feed_counts"] {
+    for table in [
+        "videos",
+        "video_tags",
+        "video_events",
+        "feed_counts",
+        "search_titles",
+        "title_counts",
+    ] {
         sqlx::query(&format!(
             "alter table {table} set (autovacuum_enabled = false)"
         ))
@@ -69,6 +76,8 @@ async fn writes_never_scan_the_outbox_even_without_statistics(pool: PgPool) {
             .unwrap();
         let counted = scans(&mut tx, "video_events").await;
         let tags_before = scans(&mut tx, "video_tags").await;
+        let titles_before = scans(&mut tx, "search_titles").await;
+        let title_counts_before = scans(&mut tx, "title_counts").await;
         sqlx::query(statement).execute(&mut *tx).await.unwrap();
         let after = scans(&mut tx, "video_events").await;
         assert_eq!(
@@ -80,6 +89,17 @@ async fn writes_never_scan_the_outbox_even_without_statistics(pool: PgPool) {
         assert_eq!(
             tags_after.0, tags_before.0,
             "the trigger seq-scanned video_tags for: {statement}"
+        );
+        // Titles (100,000 of them, unanalyzed) are found by key too.
+        assert_eq!(
+            scans(&mut tx, "search_titles").await.0,
+            titles_before.0,
+            "the trigger seq-scanned search_titles for: {statement}"
+        );
+        assert_eq!(
+            scans(&mut tx, "title_counts").await.0,
+            title_counts_before.0,
+            "the trigger seq-scanned title_counts for: {statement}"
         );
         // The event was still written.
         let events_after: i64 = sqlx::query_scalar("select count(*) from video_events")
