@@ -15,8 +15,9 @@ use axum::{
 
 /// What `CorsLayer`'s default `Vary` says: a preflight's answer depends on
 /// these request headers.
-const VARY: HeaderValue =
-    HeaderValue::from_static("origin, access-control-request-method, access-control-request-headers");
+const VARY: HeaderValue = HeaderValue::from_static(
+    "origin, access-control-request-method, access-control-request-headers",
+);
 const ANY: HeaderValue = HeaderValue::from_static("*");
 const METHODS: HeaderValue = HeaderValue::from_static("GET,HEAD");
 
@@ -124,9 +125,10 @@ mod tests {
                 response
                     .headers_mut()
                     .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
                 cors.decorate(response.headers_mut());
                 response
             };
