@@ -3,18 +3,18 @@
 //! ceiling for an HTTP server on this machine, so read-api's hit path is
 //! judged as a ratio to it.
 //!
-//! With `--common-layers` the same handler sits behind the middleware every
-//! API of the project has (`shared::http::with_common_layers`: request id,
-//! trace span, metrics, problem normalization, panic catching, timeout) with
-//! the same tracing and metrics set-up, which separates what those layers cost
-//! from what read-api's own hit path (cache lookup) costs.
+//! With `--common-layers` the same handler sits behind the middleware
+//! read-api has (`shared::http::with_read_layers`: request id, trace span,
+//! metrics, problem normalization, panic catching, CORS) with the same
+//! tracing and metrics set-up, which separates what those layers cost from
+//! what read-api's own hit path (cache lookup) costs.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
     body::Body,
     extract::State,
-    http::{header, HeaderMap, HeaderValue, Response},
+    http::{header, HeaderMap, HeaderName, HeaderValue, Response},
     routing::get,
     Router,
 };
@@ -53,7 +53,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shared::telemetry::init_tracing(&args.telemetry);
         // Installs the Prometheus recorder, as every binary's /metrics does.
         let _ = shared::telemetry::metrics_handle();
-        shared::http::with_common_layers(routes.with_state(bodies), Duration::from_secs(10))
+        shared::http::with_read_layers(
+            routes.with_state(bodies),
+            &[header::ETAG, HeaderName::from_static("x-cache")],
+        )
     } else {
         routes.fallback(serve).with_state(bodies)
     };

@@ -1,6 +1,6 @@
 //! The HTTP plumbing every API shares: request ids, tracing spans, metrics,
-//! problem+json errors, a request timeout, the operational endpoints and a
-//! graceful, bounded shutdown.
+//! problem+json errors, a request timeout, CORS for public reads, the
+//! operational endpoints and a graceful, bounded shutdown.
 
 use std::time::Duration;
 
@@ -23,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{problem, telemetry, Problem};
 
 mod common;
+mod cors;
 
-pub use common::CommonLayer;
+pub use common::{CommonLayer, SpanLevel};
+pub use cors::PublicCors;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -32,20 +34,27 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// last, after the app's own routes and layers, so that every response passes
 /// through them. `request_timeout` bounds every request (408).
 pub fn with_common_layers(router: Router, request_timeout: Duration) -> Router {
-    with_layers(router, Some(request_timeout))
+    with_layers(router, CommonLayer::new(Some(request_timeout)))
 }
 
-/// [`with_common_layers`] without the request timeout, for an app that bounds
-/// its I/O itself (and applies the timeout where I/O can block), so that a
-/// request without I/O pays for no timer.
-pub fn with_common_layers_untimed(router: Router) -> Router {
-    with_layers(router, None)
+/// The common layers for a public, cached read API whose hits do no I/O:
+/// no request timeout (the app bounds its I/O itself and applies the timeout
+/// where I/O can block, so a hit pays for no timer), the request span at
+/// DEBUG (see [`SpanLevel::Debug`]; the id is still in every response), and
+/// CORS for `GET`/`HEAD` from any origin exposing `expose`.
+pub fn with_read_layers(router: Router, expose: &[HeaderName]) -> Router {
+    with_layers(
+        router,
+        CommonLayer::new(None)
+            .span(SpanLevel::Debug)
+            .cors(PublicCors::exposing(expose)),
+    )
 }
 
-fn with_layers(router: Router, timeout: Option<Duration>) -> Router {
+fn with_layers(router: Router, layer: CommonLayer) -> Router {
     router
         .fallback(|| async { Problem::not_found("No such resource.") })
-        .layer(common::CommonLayer::new(timeout))
+        .layer(layer)
 }
 
 /// `/healthz` and `/metrics`; each binary adds its own `/readyz`.

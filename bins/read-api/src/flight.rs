@@ -15,6 +15,7 @@ use std::{
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use shared::cache::CachedResponse;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -46,14 +47,19 @@ impl Flights {
             } else {
                 let flights = Arc::clone(self);
                 let own_key = key.clone();
-                let task = tokio::spawn(async move {
-                    // Dropped when the work ends, even by a panic.
-                    let _landing = Landing {
-                        flights,
-                        key: own_key,
-                    };
-                    work.await
-                });
+                // In the span of the request that started it, so the query's
+                // spans show under that request.
+                let task = tokio::spawn(
+                    async move {
+                        // Dropped when the work ends, even by a panic.
+                        let _landing = Landing {
+                            flights,
+                            key: own_key,
+                        };
+                        work.await
+                    }
+                    .in_current_span(),
+                );
                 let flight = async move {
                     task.await.unwrap_or_else(|error| {
                         tracing::error!(%error, "a cache-miss task failed");

@@ -18,16 +18,13 @@ mod videos;
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    http::{header, Method, StatusCode},
+    http::{header, StatusCode},
     Router,
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tower_http::{
-    cors::{Any, CorsLayer},
-    timeout::TimeoutLayer,
-};
+use tower_http::timeout::TimeoutLayer;
 
 pub use crate::{
     cache::CacheSetupError,
@@ -129,12 +126,7 @@ pub async fn build(config: &Config, hooks: Hooks) -> Result<App, StartError> {
         )
         .with_state(state)
         .merge(ops.layer(timeout()));
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD])
-        .allow_headers(Any)
-        .expose_headers([header::ETAG, response::X_CACHE]);
-    let router = shared::http::with_common_layers_untimed(api).layer(cors);
+    let router = shared::http::with_read_layers(api, &[header::ETAG, response::X_CACHE]);
 
     let listener = shared::http::bind(&config.listen_addr)
         .await

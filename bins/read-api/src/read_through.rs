@@ -4,6 +4,11 @@
 //! under the generation read *before* the query (so a purge that happens
 //! meanwhile orphans it: guarantee 2). Everything past the in-process hit is
 //! bounded by the request timeout.
+//!
+//! Past the in-process hit, DEBUG spans (`cache_lookup`, `db_query`,
+//! `cache_store`, inside the request's span) show where a slow request spent
+//! its time; the in-process hit opens none, and a span whose level is not
+//! recorded costs a level check.
 
 use std::{
     future::Future,
@@ -19,6 +24,7 @@ use futures::future::BoxFuture;
 use metrics::Counter;
 use shared::cache::{CachedResponse, Scope};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::{
     cache::{Cache, Lookup},
@@ -164,7 +170,12 @@ impl ReadThrough {
         Fut: Future<Output = Result<Bytes, ApiError>> + Send,
     {
         let lookup = match &self.cache {
-            Some(cache) => cache.lookup(scope, request).await,
+            Some(cache) => {
+                cache
+                    .lookup(scope, request)
+                    .instrument(tracing::debug_span!("cache_lookup", %scope, request))
+                    .await
+            }
             None => Lookup::Bypass,
         };
         let (flight_key, fence) = match lookup {
@@ -190,13 +201,17 @@ impl ReadThrough {
         };
         let this = Arc::clone(self);
         let work = async move {
-            let body = this.query(fetch).await?;
+            let body = this
+                .query(fetch)
+                .instrument(tracing::debug_span!("db_query"))
+                .await?;
             let entry = Arc::new(CachedResponse::new(body));
             if let (Some(fence), Some(cache)) = (fence, &this.cache) {
                 if let Some(hook) = &this.hooks.before_store {
                     hook(fence.entry_key.clone()).await;
                 }
-                cache.store(fence, &entry).await;
+                let span = tracing::debug_span!("cache_store", key = %fence.entry_key);
+                cache.store(fence, &entry).instrument(span).await;
             }
             Ok(entry)
         };

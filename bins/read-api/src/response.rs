@@ -17,6 +17,7 @@ const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const GZIP: HeaderValue = HeaderValue::from_static("gzip");
 const VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
+const RESPONSE_HEADERS: usize = 12;
 
 impl CacheStatus {
     fn header(self) -> HeaderValue {
@@ -45,6 +46,9 @@ pub fn respond(request: &HeaderMap, entry: &CachedResponse, status: CacheStatus)
         *response.status_mut() = StatusCode::NOT_MODIFIED;
     }
     let headers = response.headers_mut();
+    // Room for these, the request id and CORS' three at once: a map grown
+    // insert by insert reallocates and rehashes on the way.
+    *headers = HeaderMap::with_capacity(RESPONSE_HEADERS);
     headers.insert(header::ETAG, entry.etag_header.clone());
     headers.insert(header::CACHE_CONTROL, NO_CACHE);
     headers.insert(X_CACHE, status.header());

@@ -1,13 +1,15 @@
 //! The middleware every API has, as one tower layer: request ids, the
 //! request's trace span, metrics by route and status, problem+json for every
-//! error, panic catching and (where asked for) a request timeout.
+//! error, panic catching, and (where asked for) a request timeout and CORS.
 //!
 //! One service instead of a stack of seven, because on a cached hit these
 //! layers cost more than the handler: each layer of the old stack boxed its
 //! own future or cloned its inner service, the request id was a formatted
-//! UUID v4 and the metrics were looked up by label strings on every request.
-//! Here a request costs one boxed future, a counter-based id, and metric
-//! handles found in a small per-route table.
+//! UUID v4, the metrics were looked up by label strings on every request and
+//! CORS rebuilt its header values. Here a request costs one boxed future, a
+//! counter-based id, metric handles found in a small per-route table, CORS
+//! values built once and, where the span is at DEBUG, no span at all unless
+//! that level is recorded.
 
 use std::{
     convert::Infallible,
@@ -32,7 +34,7 @@ use metrics::{Counter, Histogram};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::REQUEST_ID;
+use super::{cors::PublicCors, REQUEST_ID};
 use crate::{problem, Problem};
 
 /// Adds the common behaviour to every route it is layered on (`Router::layer`
@@ -41,6 +43,19 @@ use crate::{problem, Problem};
 #[derive(Clone)]
 pub struct CommonLayer {
     timeout: Option<Duration>,
+    span: SpanLevel,
+    cors: Option<PublicCors>,
+}
+
+/// The level of the request's span (method, route, request id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanLevel {
+    /// Every line logged inside a request carries its id.
+    Info,
+    /// For a hot path: at the default level no span is built (formatting its
+    /// fields was the largest single cost of a cached hit); the layer's own
+    /// error lines carry the request id as a field instead.
+    Debug,
 }
 
 impl CommonLayer {
@@ -48,7 +63,22 @@ impl CommonLayer {
     /// services that bound their own I/O (so a request without I/O does not
     /// pay for a timer).
     pub fn new(timeout: Option<Duration>) -> Self {
-        Self { timeout }
+        Self {
+            timeout,
+            span: SpanLevel::Info,
+            cors: None,
+        }
+    }
+
+    pub fn span(mut self, level: SpanLevel) -> Self {
+        self.span = level;
+        self
+    }
+
+    /// Answers preflights and adds CORS headers to every response.
+    pub fn cors(mut self, cors: PublicCors) -> Self {
+        self.cors = Some(cors);
+        self
     }
 }
 
@@ -59,6 +89,8 @@ impl<S> Layer<S> for CommonLayer {
         Common {
             inner,
             timeout: self.timeout,
+            span: self.span,
+            cors: self.cors.clone(),
             metrics: Arc::default(),
         }
     }
@@ -68,6 +100,8 @@ impl<S> Layer<S> for CommonLayer {
 pub struct Common<S> {
     inner: S,
     timeout: Option<Duration>,
+    span: SpanLevel,
+    cors: Option<PublicCors>,
     metrics: Arc<RouteMetrics>,
 }
 
@@ -87,6 +121,12 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        if let Some(cors) = &self.cors {
+            // Preflights are answered here, before any route sees them.
+            if request.method() == Method::OPTIONS {
+                return std::future::ready(Ok(cors.preflight())).boxed();
+            }
+        }
         let start = Instant::now();
         let headers = request.headers_mut();
         // Kept out of any log line that prints the headers.
@@ -103,13 +143,23 @@ where
         };
         let method = request.method().clone();
         let route = self.metrics.route(&request);
-        let span = tracing::info_span!(
-            "request",
-            method = method.as_str(),
-            route = route.as_ref(),
-            request_id = request_id.to_str().unwrap_or("-"),
-        );
+        // Field values are only evaluated when the level is recorded.
+        let span = match self.span {
+            SpanLevel::Info => tracing::info_span!(
+                "request",
+                method = method.as_str(),
+                route = route.as_ref(),
+                request_id = request_id.to_str().unwrap_or("-"),
+            ),
+            SpanLevel::Debug => tracing::debug_span!(
+                "request",
+                method = method.as_str(),
+                route = route.as_ref(),
+                request_id = request_id.to_str().unwrap_or("-"),
+            ),
+        };
         let timeout = self.timeout;
+        let cors = self.cors.clone();
         let metrics = Arc::clone(&self.metrics);
         // A panic in the synchronous part of the call is caught too.
         let called = {
@@ -118,23 +168,32 @@ where
         };
         async move {
             let response = match called {
-                Ok(future) => run(future, timeout).await,
-                Err(_) => panicked(),
+                Ok(future) => run(future, timeout, &request_id).await,
+                Err(_) => panicked(&request_id),
             };
             let mut response = if is_unnormalized_error(&response) {
                 problem::normalize(response).await
             } else {
                 response
             };
-            if !response.headers().contains_key(REQUEST_ID) {
-                response.headers_mut().insert(REQUEST_ID, request_id);
+            let headers = response.headers_mut();
+            if !headers.contains_key(REQUEST_ID) {
+                headers.insert(REQUEST_ID, request_id.clone());
+            }
+            if let Some(cors) = &cors {
+                cors.decorate(headers);
             }
             let status = response.status();
             let latency = start.elapsed();
             metrics.record(&method, &route, status, latency);
             let latency_ms = latency.as_secs_f64() * 1000.0;
             if status.is_server_error() {
-                tracing::error!(status = status.as_u16(), latency_ms, "response failed");
+                tracing::error!(
+                    status = status.as_u16(),
+                    latency_ms,
+                    request_id = id_text(&request_id),
+                    "response failed"
+                );
             } else {
                 tracing::debug!(
                     status = status.as_u16(),
@@ -149,7 +208,7 @@ where
     }
 }
 
-async fn run<F>(future: F, timeout: Option<Duration>) -> Response
+async fn run<F>(future: F, timeout: Option<Duration>, request_id: &HeaderValue) -> Response
 where
     F: Future<Output = Result<Response, Infallible>>,
 {
@@ -167,13 +226,22 @@ where
     match outcome {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},
-        Err(_) => panicked(),
+        Err(_) => panicked(request_id),
     }
 }
 
-fn panicked() -> Response {
-    tracing::error!("a request handler panicked");
+/// Error lines name their request themselves: with [`SpanLevel::Debug`] no
+/// span does it for them.
+fn panicked(request_id: &HeaderValue) -> Response {
+    tracing::error!(
+        request_id = id_text(request_id),
+        "a request handler panicked"
+    );
     Problem::internal().into_response()
+}
+
+fn id_text(request_id: &HeaderValue) -> &str {
+    request_id.to_str().unwrap_or("-")
 }
 
 fn is_unnormalized_error(response: &Response) -> bool {
