@@ -25,7 +25,7 @@ use crate::{problem, telemetry, Problem};
 mod common;
 mod cors;
 
-pub use common::{CommonLayer, SpanLevel};
+pub use common::{request_span, CommonLayer, SpanLevel};
 pub use cors::PublicCors;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -238,6 +238,74 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    /// A log writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// read-api's request span is DEBUG (a hit from memory builds none), yet
+    /// what a request logs once it does I/O, inside `request_span()`, names
+    /// its route and request id at the default level; what it logs before
+    /// (the in-process hit) builds no span.
+    #[tokio::test]
+    async fn past_the_hit_a_read_request_logs_its_id_at_info() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let app = with_read_layers(
+            Router::new().route(
+                "/v1/things/{id}",
+                get(|| async {
+                    tracing::info!("served from memory");
+                    request_span().in_scope(|| tracing::warn!("the database is slow"));
+                    "ok"
+                }),
+            ),
+            &[],
+        );
+        let response = app
+            .oneshot(
+                axum::http::Request::get("/v1/things/7")
+                    .header(REQUEST_ID, "0123456789abcdef0123456789abcdef")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let slow = log.lines().find(|l| l.contains("the database is slow"));
+        let slow = slow.unwrap_or_else(|| panic!("not logged: {log}"));
+        assert!(
+            slow.contains("request_id=\"0123456789abcdef0123456789abcdef\"")
+                || slow.contains("request_id=0123456789abcdef0123456789abcdef"),
+            "{slow}"
+        );
+        assert!(slow.contains("/v1/things/{id}"), "{slow}");
+        let hit = log.lines().find(|l| l.contains("served from memory"));
+        let hit = hit.unwrap_or_else(|| panic!("not logged: {log}"));
+        assert!(
+            !hit.contains("request"),
+            "a hit builds no request span: {hit}"
+        );
+        // Outside a request there is nothing to name.
+        assert!(request_span().is_none());
+    }
 
     fn buggy_handler() -> &'static str {
         panic!("select secret_column from hidden_table at /srv/app/src/db.rs")

@@ -150,9 +150,12 @@ impl ReadThrough {
                 status: CacheStatus::Hit,
             });
         }
+        // Past the in-process hit a request does I/O, and what it logs
+        // carries its id (the request span is not built for a hit).
         tokio::time::timeout(
             self.request_timeout,
-            self.serve_checked(scope, request, fetch),
+            self.serve_checked(scope, request, fetch)
+                .instrument(shared::http::request_span()),
         )
         .await
         .unwrap_or(Err(ApiError::Timeout))

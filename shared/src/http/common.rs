@@ -158,6 +158,10 @@ where
                 request_id = request_id.to_str().unwrap_or("-"),
             ),
         };
+        let deferred = (self.span == SpanLevel::Debug).then(|| Deferred {
+            route: Arc::clone(&route),
+            request_id: request_id.clone(),
+        });
         let timeout = self.timeout;
         let cors = self.cors.clone();
         let metrics = Arc::clone(&self.metrics);
@@ -168,7 +172,14 @@ where
         };
         async move {
             let response = match called {
-                Ok(future) => run(future, timeout, &request_id).await,
+                Ok(future) => match deferred {
+                    Some(deferred) => {
+                        DEFERRED
+                            .scope(deferred, run(future, timeout, &request_id))
+                            .await
+                    }
+                    None => run(future, timeout, &request_id).await,
+                },
                 Err(_) => panicked(&request_id),
             };
             let mut response = if is_unnormalized_error(&response) {
@@ -206,6 +217,35 @@ where
         .instrument(span)
         .boxed()
     }
+}
+
+/// What the request span of a [`SpanLevel::Debug`] service would hold, for
+/// [`request_span`].
+struct Deferred {
+    route: Arc<str>,
+    request_id: HeaderValue,
+}
+
+tokio::task_local! {
+    static DEFERRED: Deferred;
+}
+
+/// The request's span (route, request id) at INFO, for the part of a request
+/// that does I/O in a service whose request span is [`SpanLevel::Debug`]: a
+/// hit served from memory builds no span at all, yet every line logged once a
+/// request reaches Redis or Postgres carries its id, as with
+/// [`SpanLevel::Info`]. Elsewhere (no such request: the span is already open,
+/// or there is no request) `Span::none()`.
+pub fn request_span() -> tracing::Span {
+    DEFERRED
+        .try_with(|d| {
+            tracing::info_span!(
+                "request",
+                route = d.route.as_ref(),
+                request_id = id_text(&d.request_id),
+            )
+        })
+        .unwrap_or_else(|_| tracing::Span::none())
 }
 
 async fn run<F>(future: F, timeout: Option<Duration>, request_id: &HeaderValue) -> Response
