@@ -312,7 +312,7 @@ mod tests {
     }
 
     /// No route of the binaries panics on any input (the property tests in
-    /// tests/hostile.rs look for one); this handler stands in for the bug
+    /// tests/hostile/ look for one); this handler stands in for the bug
     /// that would, behind the very layers every binary wraps its routes in.
     #[tokio::test]
     async fn a_panic_becomes_a_500_problem_that_reveals_nothing() {
