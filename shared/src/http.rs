@@ -24,9 +24,11 @@ use crate::{problem, telemetry, Problem};
 
 mod common;
 mod cors;
+mod request_span;
 
-pub use common::{request_span, CommonLayer, SpanLevel};
+pub use common::{CommonLayer, SpanLevel};
 pub use cors::PublicCors;
+pub use request_span::request_span;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

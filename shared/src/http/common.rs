@@ -34,7 +34,11 @@ use metrics::{Counter, Histogram};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::{cors::PublicCors, REQUEST_ID};
+use super::{
+    cors::PublicCors,
+    request_span::{Deferred, DEFERRED},
+    REQUEST_ID,
+};
 use crate::{problem, Problem};
 
 /// Adds the common behaviour to every route it is layered on (`Router::layer`
@@ -219,35 +223,6 @@ where
     }
 }
 
-/// What the request span of a [`SpanLevel::Debug`] service would hold, for
-/// [`request_span`].
-struct Deferred {
-    route: Arc<str>,
-    request_id: HeaderValue,
-}
-
-tokio::task_local! {
-    static DEFERRED: Deferred;
-}
-
-/// The request's span (route, request id) at INFO, for the part of a request
-/// that does I/O in a service whose request span is [`SpanLevel::Debug`]: a
-/// hit served from memory builds no span at all, yet every line logged once a
-/// request reaches Redis or Postgres carries its id, as with
-/// [`SpanLevel::Info`]. Elsewhere (no such request: the span is already open,
-/// or there is no request) `Span::none()`.
-pub fn request_span() -> tracing::Span {
-    DEFERRED
-        .try_with(|d| {
-            tracing::info_span!(
-                "request",
-                route = d.route.as_ref(),
-                request_id = id_text(&d.request_id),
-            )
-        })
-        .unwrap_or_else(|_| tracing::Span::none())
-}
-
 async fn run<F>(future: F, timeout: Option<Duration>, request_id: &HeaderValue) -> Response
 where
     F: Future<Output = Result<Response, Infallible>>,
@@ -280,7 +255,7 @@ fn panicked(request_id: &HeaderValue) -> Response {
     Problem::internal().into_response()
 }
 
-fn id_text(request_id: &HeaderValue) -> &str {
+pub(super) fn id_text(request_id: &HeaderValue) -> &str {
     request_id.to_str().unwrap_or("-")
 }
 
