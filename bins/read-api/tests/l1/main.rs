@@ -71,6 +71,23 @@ async fn until_local_hit(app: &TestApp, path: &str) {
     assert!(reached, "{path} never became an in-process hit");
 }
 
+/// One published video, a private Redis and an app on it whose feed page is
+/// served from process memory.
+async fn held_in_memory(pool: &PgPool) -> (uuid::Uuid, PrivateRedis, TestApp) {
+    let id = NewVideo::published(at(1)).insert(pool).await;
+    let redis = PrivateRedis::start().await.unwrap();
+    let app = start(
+        pool,
+        &redis.url(),
+        &common::random_prefix(),
+        Hooks::default(),
+    )
+    .await;
+    assert_eq!(app.get("/v1/videos").await.x_cache(), "MISS");
+    until_local_hit(&app, "/v1/videos").await;
+    (id, redis, app)
+}
+
 fn shows(reply: &common::Reply, title: &str) -> bool {
     String::from_utf8_lossy(&reply.body).contains(&format!("\"title\":\"{title}\""))
 }
@@ -260,17 +277,7 @@ async fn a_killed_tracking_connection_loses_no_invalidation(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn flushall_drops_every_in_process_copy(pool: PgPool) {
-    let id = NewVideo::published(at(1)).insert(&pool).await;
-    let redis = PrivateRedis::start().await.unwrap();
-    let app = start(
-        &pool,
-        &redis.url(),
-        &common::random_prefix(),
-        Hooks::default(),
-    )
-    .await;
-    assert_eq!(app.get("/v1/videos").await.x_cache(), "MISS");
-    until_local_hit(&app, "/v1/videos").await;
+    let (id, redis, app) = held_in_memory(&pool).await;
     // A change no purge announces: only the flush (a null invalidation) can
     // tell this process its copy is gone.
     set_title(&pool, id, "after").await;
@@ -285,17 +292,7 @@ async fn flushall_drops_every_in_process_copy(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn reads_a_second_after_redis_froze_never_come_from_memory(pool: PgPool) {
-    let id = NewVideo::published(at(1)).insert(&pool).await;
-    let mut redis = PrivateRedis::start().await.unwrap();
-    let app = start(
-        &pool,
-        &redis.url(),
-        &common::random_prefix(),
-        Hooks::default(),
-    )
-    .await;
-    assert_eq!(app.get("/v1/videos").await.x_cache(), "MISS");
-    until_local_hit(&app, "/v1/videos").await;
+    let (id, mut redis, app) = held_in_memory(&pool).await;
     // The write commits, and Redis freezes before anyone can purge it.
     set_title(&pool, id, "after").await;
     let acknowledged = Instant::now();

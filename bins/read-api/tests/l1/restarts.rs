@@ -4,17 +4,7 @@ use super::*;
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn redis_restarted_empty_ends_every_in_process_copy_within_the_lease(pool: PgPool) {
-    let id = NewVideo::published(at(1)).insert(&pool).await;
-    let mut redis = PrivateRedis::start().await.unwrap();
-    let app = start(
-        &pool,
-        &redis.url(),
-        &common::random_prefix(),
-        Hooks::default(),
-    )
-    .await;
-    assert_eq!(app.get("/v1/videos").await.x_cache(), "MISS");
-    until_local_hit(&app, "/v1/videos").await;
+    let (id, mut redis, app) = held_in_memory(&pool).await;
     // A write whose purge went to the Redis that is now gone.
     set_title(&pool, id, "after").await;
     redis.stop().await.unwrap();
