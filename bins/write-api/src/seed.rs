@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+mod binary;
 mod indexes;
 mod model;
 #[cfg(test)]
@@ -33,7 +34,8 @@ const STATEMENT_ROWS: u64 = 100_000;
 const PIECE_ROWS: u64 = 5_000;
 
 const COPY_STATEMENT: &str = "copy videos (id, title, description, video_url, thumbnail_url, \
-    duration_seconds, tags, view_count, status, published_at, created_at, updated_at) from stdin";
+    duration_seconds, tags, view_count, status, published_at, created_at, updated_at) \
+    from stdin with (format binary)";
 
 /// What the load wrote: the videos, their listing rows, outbox events, counts
 /// and search titles.
@@ -57,7 +59,7 @@ pub enum SeedError {
     Generator,
 }
 
-/// One piece of COPY text.
+/// One piece of a COPY statement's binary data.
 struct Piece {
     data: Vec<u8>,
     rows: u64,
@@ -149,19 +151,26 @@ fn generate(videos: u64, now: DateTime<Utc>, sender: &mpsc::Sender<Piece>) {
         let count = PIECE_ROWS
             .min(videos - done)
             .min(STATEMENT_ROWS - in_statement);
-        let mut text = String::with_capacity(count as usize * 400);
+        let mut data = Vec::with_capacity(count as usize * 450);
+        if in_statement == 0 {
+            data.extend_from_slice(binary::HEADER);
+        }
         let mut drafts = 0;
         for i in done..done + count {
-            if rows.write(i, &mut text) {
+            if rows.write(i, &mut data) {
                 drafts += 1;
             }
         }
         done += count;
+        let ends_statement = done == videos || done % STATEMENT_ROWS == 0;
+        if ends_statement {
+            data.extend_from_slice(&binary::TRAILER);
+        }
         let piece = Piece {
-            data: text.into_bytes(),
+            data,
             rows: count,
             drafts,
-            ends_statement: done == videos || done % STATEMENT_ROWS == 0,
+            ends_statement,
         };
         if sender.blocking_send(piece).is_err() {
             return;

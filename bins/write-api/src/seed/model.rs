@@ -1,7 +1,7 @@
 //! The random model of the demo catalogue: tags, titles, descriptions, dates
-//! and views, written as COPY text rows.
+//! and views, written as COPY binary tuples.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::{
@@ -11,6 +11,8 @@ use rand::{
     Rng, SeedableRng,
 };
 use uuid::Uuid;
+
+use super::binary::Tuple;
 
 /// How far back the catalogue goes.
 const HISTORY: TimeDelta = TimeDelta::days(730);
@@ -136,8 +138,9 @@ impl Rows {
         }
     }
 
-    /// Appends row `index` in COPY text format; returns whether it is a draft.
-    pub(super) fn write(&mut self, index: u64, out: &mut String) -> bool {
+    /// Appends row `index` as a COPY binary tuple of [`super::COPY_STATEMENT`]'s
+    /// columns; returns whether it is a draft.
+    pub(super) fn write(&mut self, index: u64, out: &mut Vec<u8>) -> bool {
         let rng = &mut self.rng;
 
         // Stratified over the history, index order = time order, with
@@ -178,54 +181,54 @@ impl Rows {
                 let tail = 120.0 * (rng.random::<f64>().max(1e-12).powf(-1.0 / 1.15) - 1.0);
                 let days_live = (self.now - published).num_seconds() as f64 / 86_400.0;
                 let maturity = 0.1 + 0.9 * (days_live / 30.0).min(1.0);
-                (tail * maturity).min(50_000_000.0) as u64
+                (tail * maturity).min(50_000_000.0) as i64
             }
         };
         // Short videos dominate.
-        let duration = 15 + (885.0 * rng.random::<f64>().powi(2)).round() as u32;
+        let duration = 15 + (885.0 * rng.random::<f64>().powi(2)).round() as i32;
 
         let id = time_ordered_id(created_at, rng.random());
         let item = *ITEMS.choose(rng).unwrap_or(&ITEMS[0]);
         let occasion = *OCCASIONS.choose(rng).unwrap_or(&OCCASIONS[0]);
         let theme = TAGS[tags[0]].1;
 
-        // Text format: tab-separated, \N for null. No generated text contains
-        // a tab, newline or backslash, so nothing needs escaping.
-        let _ = write!(out, "{id}\t");
-        self.write_title(out, theme, item, occasion);
-        out.push('\t');
-        self.write_description(out, item, occasion);
-        let _ = write!(out, "\t{CDN}/v/{id}.mp4\t");
-        if self.rng.random_bool(0.03) {
-            out.push_str("\\N");
+        let mut tuple = Tuple::start(out, 12);
+        tuple.uuid(id);
+        tuple.field(|out| Self::write_title(rng, out, theme, item, occasion));
+        tuple.field(|out| Self::write_description(rng, out, item, occasion));
+        tuple.field(|out| {
+            let _ = write!(out, "{CDN}/v/{id}.mp4");
+        });
+        if rng.random_bool(0.03) {
+            tuple.null();
         } else {
-            let _ = write!(out, "{CDN}/t/{id}.jpg");
+            tuple.field(|out| {
+                let _ = write!(out, "{CDN}/t/{id}.jpg");
+            });
         }
-        let _ = write!(out, "\t{duration}\t{{");
-        for (i, tag) in tags.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(TAGS[*tag].0);
-        }
-        let status = if draft { "draft" } else { "published" };
-        let _ = write!(out, "}}\t{view_count}\t{status}\t");
+        tuple.int4(duration);
+        tuple.text_array(tags.iter().map(|tag| TAGS[*tag].0));
+        tuple.int8(view_count);
+        tuple.text(if draft { "draft" } else { "published" });
         match published_at {
-            Some(at) => timestamp(out, at),
-            None => out.push_str("\\N"),
+            Some(at) => tuple.timestamptz(at),
+            None => tuple.null(),
         }
-        out.push('\t');
-        timestamp(out, created_at);
-        out.push('\t');
-        timestamp(out, updated_at);
-        out.push('\n');
+        tuple.timestamptz(created_at);
+        tuple.timestamptz(updated_at);
         draft
     }
 
-    fn write_title(&mut self, out: &mut String, theme: &str, item: (&str, &str), occasion: &str) {
+    fn write_title(
+        rng: &mut SmallRng,
+        out: &mut Vec<u8>,
+        theme: &str,
+        item: (&str, &str),
+        occasion: &str,
+    ) {
         let (a_item, item) = item;
-        let n = self.rng.random_range(3..=7);
-        let _ = match self.rng.random_range(0..10) {
+        let n = rng.random_range(3..=7);
+        let _ = match rng.random_range(0..10) {
             0 => write!(out, "{n} ways to style {a_item}"),
             1 => write!(out, "{theme} lookbook: the {item}"),
             2 => write!(out, "How I style my {item} for {occasion}"),
@@ -239,20 +242,24 @@ impl Rows {
         };
     }
 
-    fn write_description(&mut self, out: &mut String, item: (&str, &str), occasion: &str) {
+    fn write_description(
+        rng: &mut SmallRng,
+        out: &mut Vec<u8>,
+        item: (&str, &str),
+        occasion: &str,
+    ) {
         let (a_item, item) = item;
-        if self.rng.random_bool(0.05) {
+        if rng.random_bool(0.05) {
             return;
         }
-        let opening = OPENINGS.choose(&mut self.rng).unwrap_or(&OPENINGS[0]);
-        out.push_str(
-            &opening
-                .replace("{a_item}", a_item)
-                .replace("{item}", item)
-                .replace("{occasion}", occasion),
-        );
-        out.push(' ');
-        out.push_str(CLOSINGS.choose(&mut self.rng).unwrap_or(&CLOSINGS[0]));
+        let opening = OPENINGS.choose(rng).unwrap_or(&OPENINGS[0]);
+        let opening = opening
+            .replace("{a_item}", a_item)
+            .replace("{item}", item)
+            .replace("{occasion}", occasion);
+        out.extend_from_slice(opening.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(CLOSINGS.choose(rng).unwrap_or(&CLOSINGS[0]).as_bytes());
     }
 }
 
@@ -270,10 +277,6 @@ fn time_ordered_id(at: DateTime<Utc>, random: u64) -> Uuid {
 
 fn seconds(seconds: f64) -> TimeDelta {
     TimeDelta::microseconds((seconds * 1e6) as i64)
-}
-
-fn timestamp(out: &mut String, at: DateTime<Utc>) {
-    let _ = write!(out, "{}", at.format("%Y-%m-%d %H:%M:%S%.6f+00"));
 }
 
 /// Weights 1/rank: the k-th most popular tag is k times rarer than the first.
