@@ -1,11 +1,13 @@
 //! `write-api seed --videos N`: bulk-loads realistic demo videos with COPY.
 //!
 //! Rows are generated on a blocking thread while the previous piece streams to
-//! Postgres, so generation and loading overlap. The load is one transaction of
-//! several COPY statements: the statement-level triggers (outbox events,
-//! counts, listing and search rows) run once per statement over its transition table, and bounding
-//! a statement's size keeps that table in memory. Nothing is disabled: the
-//! invalidator gets one event per video and the read side its counts.
+//! Postgres (in COPY's binary format, `binary`), so generation and loading
+//! overlap. The load is one transaction of a few COPY statements: the
+//! statement-level triggers (outbox events, counts, listing and search rows)
+//! run once per statement over its transition table. Larger statements mean
+//! fewer upserts of the per-title counts (a title repeats across statements);
+//! bounding them bounds the trigger's temporary files. Nothing is disabled:
+//! the invalidator gets one event per video and the read side its counts.
 //!
 //! Creation times increase row by row (denser towards now, like a growing
 //! catalogue), so the UUID v7 ids, which embed them, arrive in key order.
@@ -29,7 +31,7 @@ use model::Rows;
 pub use model::TAGS;
 
 /// Rows per COPY statement, i.e. per run of the statement triggers.
-const STATEMENT_ROWS: u64 = 100_000;
+const STATEMENT_ROWS: u64 = 500_000;
 /// Rows per piece sent down the connection (and per progress-bar step).
 const PIECE_ROWS: u64 = 5_000;
 
@@ -70,6 +72,16 @@ struct Piece {
 
 /// Loads `videos` demo videos; shows a progress bar when `show_progress`.
 pub async fn run(pool: &PgPool, videos: u64, show_progress: bool) -> Result<SeedReport, SeedError> {
+    load(pool, videos, show_progress, STATEMENT_ROWS).await
+}
+
+/// [`run`] with `statement_rows` rows per COPY statement.
+async fn load(
+    pool: &PgPool,
+    videos: u64,
+    show_progress: bool,
+    statement_rows: u64,
+) -> Result<SeedReport, SeedError> {
     let started = std::time::Instant::now();
     let progress = if show_progress {
         let bar = ProgressBar::new(videos);
@@ -87,7 +99,8 @@ pub async fn run(pool: &PgPool, videos: u64, show_progress: bool) -> Result<Seed
     let (sender, mut receiver) = mpsc::channel::<Piece>(2);
     // Microseconds, as Postgres stores them: ids are made from stored times.
     let now = Utc::now().trunc_subsecs(6);
-    let generator = tokio::task::spawn_blocking(move || generate(videos, now, &sender));
+    let generator =
+        tokio::task::spawn_blocking(move || generate(videos, now, statement_rows, &sender));
 
     let mut tx = pool.begin().await?;
     let deferred = indexes::defer(&mut tx).await?;
@@ -143,14 +156,14 @@ pub async fn run(pool: &PgPool, videos: u64, show_progress: bool) -> Result<Seed
 
 /// Generates the rows and sends them in pieces; stops early if the loader is
 /// gone (it failed).
-fn generate(videos: u64, now: DateTime<Utc>, sender: &mpsc::Sender<Piece>) {
+fn generate(videos: u64, now: DateTime<Utc>, statement_rows: u64, sender: &mpsc::Sender<Piece>) {
     let mut rows = Rows::new(now, videos);
     let mut done = 0;
     while done < videos {
-        let in_statement = done % STATEMENT_ROWS;
+        let in_statement = done % statement_rows;
         let count = PIECE_ROWS
             .min(videos - done)
-            .min(STATEMENT_ROWS - in_statement);
+            .min(statement_rows - in_statement);
         let mut data = Vec::with_capacity(count as usize * 450);
         if in_statement == 0 {
             data.extend_from_slice(binary::HEADER);
@@ -162,7 +175,7 @@ fn generate(videos: u64, now: DateTime<Utc>, sender: &mpsc::Sender<Piece>) {
             }
         }
         done += count;
-        let ends_statement = done == videos || done % STATEMENT_ROWS == 0;
+        let ends_statement = done == videos || done % statement_rows == 0;
         if ends_statement {
             data.extend_from_slice(&binary::TRAILER);
         }

@@ -100,9 +100,10 @@ async fn seeds_a_realistic_consistent_catalogue(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn spans_several_statements_and_orders_ids_by_creation(pool: PgPool) {
-    // Not a multiple of the statement size: the last statement is partial.
-    let videos = STATEMENT_ROWS + 1_234;
-    run(&pool, videos, false).await.unwrap();
+    // Small statements, the last one partial; pieces cross no statement.
+    let statement_rows = 2_000;
+    let videos = 2 * statement_rows + 1_234;
+    load(&pool, videos, false, statement_rows).await.unwrap();
     let row = sqlx::query!(
         r#"select (select count(*) from videos) as "videos!",
                   (select published + draft from feed_counts where tag = '') as "counted!",

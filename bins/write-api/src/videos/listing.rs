@@ -136,7 +136,7 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
             shared::select_videos!(
                 "from (
                        select video_id, sort_at from video_tags
-                       where tag = $1
+                       where tag_hash = hashtext($1) and tag = $1
                          and ($2::text is null or status = $2)
                          and ($3::uuid is null
                               or (sort_at, video_id) < (coalesce($4::timestamptz, 'infinity'), $3::uuid))
@@ -159,7 +159,7 @@ async fn listed(pool: &PgPool, query: &FeedQuery, k: &Keys<'_>) -> Result<Vec<Vi
             shared::select_videos!(
                 "from (
                        select video_id, view_count, sort_at from video_tags
-                       where tag = $1
+                       where tag_hash = hashtext($1) and tag = $1
                          and ($2::text is null or status = $2)
                          and ($3::uuid is null
                               or (view_count, sort_at, video_id)

@@ -114,7 +114,7 @@ async fn walk_newest(
     Ok(shared::select_videos!(
         r#"from (
                select video_id, sort_at from video_tags
-               where tag = $1
+               where tag_hash = hashtext($1) and tag = $1
                  and ($2::text is null or status = $2)
                  and title_id = any($7::bigint[])
                  and ($3::uuid is null
@@ -145,7 +145,7 @@ async fn walk_popular(
     Ok(shared::select_videos!(
         r#"from (
                select video_id, view_count, sort_at from video_tags
-               where tag = $1
+               where tag_hash = hashtext($1) and tag = $1
                  and ($2::text is null or status = $2)
                  and title_id = any($8::bigint[])
                  and ($3::uuid is null
@@ -186,7 +186,8 @@ async fn fetch_newest(
                  and ($2::text is null or m.status = $2)
                  and ($1 = '' or exists (
                       select from video_tags t
-                      where t.tag = $1 and t.sort_at = m.sort_at and t.video_id = m.video_id))
+                      where t.tag_hash = hashtext($1) and t.tag = $1
+                        and t.sort_at = m.sort_at and t.video_id = m.video_id))
                  and ($3::uuid is null
                       or (m.sort_at, m.video_id) < (coalesce($4::timestamptz, 'infinity'), $3::uuid))
            ), page as (
@@ -222,7 +223,8 @@ async fn fetch_popular(
                  and ($2::text is null or m.status = $2)
                  and ($1 = '' or exists (
                       select from video_tags t
-                      where t.tag = $1 and t.sort_at = m.sort_at and t.video_id = m.video_id))
+                      where t.tag_hash = hashtext($1) and t.tag = $1
+                        and t.sort_at = m.sort_at and t.video_id = m.video_id))
                  and ($3::uuid is null
                       or (m.view_count, m.sort_at, m.video_id)
                          < ($7::bigint, coalesce($4::timestamptz, 'infinity'), $3::uuid))
