@@ -8,12 +8,11 @@
 -- (measured side by side on the same rows), and every write's index
 -- insertions and every listing's skip pay the same per comparison.
 --
--- `tag_hash` is `hashtext(tag)`, immutable (were a future release to change
--- it, this column would need recomputing, as hash indexes would need a
--- REINDEX; the tag's own check below keeps results right meanwhile, and a
--- stale hash can only hide rows, never show wrong ones). The tag stays in each index
--- (INCLUDE), and every lookup compares both: a collision between two tags
--- costs a filtered index entry, never a wrong row.
+-- `tag_hash` is `hashtext(tag)`, immutable (should a major release ever change
+-- hashtext, this column must be recomputed, as hash indexes would then need
+-- a REINDEX). The tag stays in each index (INCLUDE), and every lookup
+-- compares both: a collision between two tags costs a filtered index entry,
+-- never a wrong row.
 alter table video_tags add column tag_hash integer not null generated always as (hashtext(tag)) stored;
 
 drop index video_tags_newest;
@@ -32,8 +31,16 @@ create index video_tags_draft_newest on video_tags (tag_hash, sort_at desc, vide
 create index video_tags_draft_popular on video_tags (tag_hash, view_count desc, sort_at desc, video_id desc)
     include (tag, title_id) where status = 'draft';
 
--- The change trigger of 20261128000303_change_trigger_folds_each_title_once.sql,
--- its two deletes finding a video's rows by (tag_hash, tag, sort_at, video_id).
+-- The change trigger of 20261128000302_change_trigger_maintains_search.sql,
+-- with its two deletes finding a video's rows by (tag_hash, tag, sort_at,
+-- video_id), and cheaper for a bulk insert (the seed's COPY statements):
+-- - each distinct title of a statement is folded (unaccent) and looked up in
+--   search_titles once, not once per listing row (a million videos folded
+--   and probed some 3,000,000 times);
+-- - feed_counts deltas are summed per distinct (status, tags) before the tags
+--   are unnested, not unnested per inserted row.
+-- A one-row write does the same work as before. Everything else, and every
+-- guarantee of the outbox, is unchanged.
 create or replace function videos_record_changes() returns trigger
 language plpgsql as $$
 declare
