@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 use url::form_urlencoded;
 
 use super::cursor::{Cursor, CursorPosition};
@@ -30,15 +32,17 @@ pub struct FeedQuery {
     pub position: Position,
 }
 
+/// The recognized parameters as given, borrowed from the query string unless
+/// percent-decoding changed them (no allocation on a typical cache hit).
 #[derive(Default)]
-struct Raw {
-    page: Option<String>,
-    page_size: Option<String>,
-    sort: Option<String>,
-    tag: Option<String>,
-    cursor: Option<String>,
-    status: Option<String>,
-    q: Option<String>,
+struct Raw<'a> {
+    page: Option<Cow<'a, str>>,
+    page_size: Option<Cow<'a, str>>,
+    sort: Option<Cow<'a, str>>,
+    tag: Option<Cow<'a, str>>,
+    cursor: Option<Cow<'a, str>>,
+    status: Option<Cow<'a, str>>,
+    q: Option<Cow<'a, str>>,
 }
 
 impl FeedQuery {
@@ -167,7 +171,7 @@ impl FeedQuery {
 pub const PUBLIC_PARAMETERS: &[&str] = &["page", "page_size", "sort", "tag", "cursor"];
 pub const ADMIN_PARAMETERS: &[&str] = &["status"];
 
-fn collect(query: &str, admin: bool) -> Result<Raw, Problem> {
+fn collect(query: &str, admin: bool) -> Result<Raw<'_>, Problem> {
     let mut raw = Raw::default();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let slot = match key.as_ref() {
@@ -187,7 +191,7 @@ fn collect(query: &str, admin: bool) -> Result<Raw, Problem> {
         if value.is_empty() {
             return Err(bad(&key, "must not be empty"));
         }
-        *slot = Some(value.into_owned());
+        *slot = Some(value);
     }
     Ok(raw)
 }
