@@ -191,3 +191,83 @@ async fn listing_envelope_and_errors(pool: PgPool) {
     assert_eq!(next["page"], Value::Null);
     assert_eq!(next["results"][0]["status"], "draft");
 }
+
+/// Two tags with the same `hashtext` (the listing indexes' leading key, found
+/// by a search over generated names): each tag's listing, search and counts
+/// hold its own videos only, through creates, a retag and a delete, whose
+/// trigger finds the old listing rows by that hash.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn tags_sharing_a_hash_keep_their_own_videos(pool: PgPool) {
+    let (a, b) = ("tag158897", "tag197213");
+    let same: bool = sqlx::query_scalar("select hashtext($1) = hashtext($2)")
+        .bind(a)
+        .bind(b)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        same,
+        "the two tags must collide for this test to mean anything"
+    );
+    let app = App::start(pool).await;
+    let mut all = Vec::new();
+    for (i, (tag, status)) in [
+        (a, "published"),
+        (b, "published"),
+        (a, "draft"),
+        (b, "draft"),
+        (a, "published"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = json!({"title": format!("hash twin {i}"), "video_url": "https://e.com/v",
+                              "status": status, "view_count": i, "tags": [tag]});
+        if status == "published" {
+            body["published_at"] = json!(format!("2026-0{}-01T00:00:00Z", i + 1));
+        }
+        all.push(app.create(body).await);
+    }
+    check_twins(&app, &all, [a, b]).await;
+
+    // Retag a video from one twin to the other, delete one: the trigger moves
+    // and removes exactly that video's listing rows.
+    let moved = all[0]["id"].as_str().unwrap().to_owned();
+    let response = app
+        .patch(&format!("/v1/videos/{moved}"), &json!({"tags": [b]}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    all[0] = response.json().await.unwrap();
+    let gone = all[3]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&format!("/v1/videos/{gone}")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    all.remove(3);
+    check_twins(&app, &all, [a, b]).await;
+}
+
+/// Every listing of each tag (both sorts, every status, with and without a
+/// search) holds exactly that tag's videos, totals included.
+async fn check_twins(app: &App, all: &[Value], tags: [&str; 2]) {
+    for tag in tags {
+        let has = |v: &Value| v["tags"].as_array().unwrap().contains(&json!(tag));
+        for sort in ["newest", "popular"] {
+            for (status, keep) in [
+                ("all", None),
+                ("published", Some("published")),
+                ("draft", Some("draft")),
+            ] {
+                let want = expected(all, sort, |v| {
+                    has(v) && keep.is_none_or(|s| v["status"] == s)
+                });
+                for q in ["", "&q=hash%20twin"] {
+                    let query = format!("tag={tag}&sort={sort}&status={status}&page_size=100{q}");
+                    let got = page(app, &query).await;
+                    assert_eq!(ids(&got), want, "{query}");
+                    assert_eq!(got["total_videos"], want.len(), "{query}");
+                }
+            }
+        }
+    }
+}
